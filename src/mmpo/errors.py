@@ -1,0 +1,24 @@
+"""Errors that the CLI turns into one clear line and a non-zero exit (never a bare traceback)."""
+
+from __future__ import annotations
+
+
+class MMPOError(Exception):
+    """A user-facing error: the message says what is wrong and, where known, where."""
+
+
+class InputError(MMPOError):
+    """Bad input data: names the file, the line (1-based) and the field when known."""
+
+    def __init__(self, message: str, *, path=None, line: int | None = None, field: str | None = None):
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.field = field
+        self.reason = message
+        where = []
+        if self.path is not None:
+            where.append(self.path if line is None else f"{self.path}:{line}")
+        if field is not None:
+            where.append(f"field '{field}'")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
