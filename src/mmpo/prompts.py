@@ -1,0 +1,61 @@
+"""Prompt texts shared by sampling and evaluation, so both ask the model the same way.
+
+The CoT prompt follows the MPO paper's data engine: reasoning first, then "Final answer: ..".
+Direct mode asks for the answer alone.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+COT_INSTRUCTION = (
+    "Your task is to answer the question below. Give step by step reasoning before you answer, "
+    'and when you\'re ready to answer, please use the format "Final answer: .."'
+)
+BOXED_INSTRUCTION = (
+    "Your task is to answer the question below. Give step by step reasoning before you answer, "
+    "and put your final answer within \\boxed{}."
+)
+DIRECT_FREE_FORM = "Answer the question using a single word or phrase."
+DIRECT_MULTI_CHOICE = "Answer with the option's letter from the given choices directly."
+
+# Short-answer instructions that contradict step-by-step reasoning; removed before the CoT prompt.
+_SHORT_ANSWER_PATTERNS = [
+    r"Answer the question using a single word or phrase\.?",
+    r"Answer with the option'?s letter from the given choices directly\.?",
+    r"Please answer the question and provide the correct option letter, e\.g\., A, B, C, D, at the end\.?",
+    r"Please answer the question requiring an? (integer|floating-point number|Python list)[^.]*\.",
+    r"Please answer the question and provide the final value, e\.g\., [^,]+, at the end\.?",
+    r"Answer directly\.?",
+]
+_SHORT_RE = re.compile("|".join(f"(?:{p})" for p in _SHORT_ANSWER_PATTERNS), re.IGNORECASE)
+
+PROMPT_STYLES = ("cot", "boxed", "direct")
+
+
+def strip_short_answer_instructions(text: str) -> str:
+    out = _SHORT_RE.sub("", text)
+    return re.sub(r"\n{3,}", "\n\n", out).strip()
+
+
+def question_text(record: dict[str, Any]) -> str:
+    """The question with its options, as the model sees it (MathVista's layout)."""
+    q = str(record.get("question", "")).strip()
+    choices = record.get("choices") or []
+    if choices:
+        letters = [chr(ord("A") + i) for i in range(len(choices))]
+        q += "\nChoices:\n" + "\n".join(f"({ltr}) {c}" for ltr, c in zip(letters, choices))
+    return q
+
+
+def build_prompt(record: dict[str, Any], style: str = "cot") -> str:
+    """The user-turn text for a record: `cot` (the paper's), `boxed`, or `direct`."""
+    if style not in PROMPT_STYLES:
+        raise ValueError(f"prompt style must be one of {PROMPT_STYLES}, got {style!r}")
+    q = strip_short_answer_instructions(question_text(record))
+    if style == "direct":
+        hint = DIRECT_MULTI_CHOICE if record.get("choices") else DIRECT_FREE_FORM
+        return f"{q}\n{hint}"
+    head = COT_INSTRUCTION if style == "cot" else BOXED_INSTRUCTION
+    return f"{head}\n\nQuestion:\n\n{q}"
