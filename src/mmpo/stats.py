@@ -1,0 +1,112 @@
+"""Confidence intervals for accuracies measured on a benchmark.
+
+- `wilson_interval(k, n)`: the Wilson score interval for one accuracy (good at small n and near 0 or 1,
+  where the normal approximation leaves [0, 1]).
+- `paired_bootstrap(a, b)`: the difference mean(b) - mean(a) of two 0/1 outcome vectors on the SAME
+  questions, with a percentile interval from resampling questions (both models together). Pairing removes
+  the question-difficulty variance that two independent intervals would count twice.
+- `bootstrap_interval(x)`: the percentile interval for one accuracy, for symmetry with the paired case.
+
+Only numpy and the standard library; deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a two-sided interval [low, high] at `confidence`."""
+
+    estimate: float
+    low: float
+    high: float
+    confidence: float
+    n: int
+
+    def contains(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+
+
+def _as_outcomes(values: Sequence, name: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of 0/1 outcomes")
+    if arr.size and not np.all((arr == 0) | (arr == 1)):
+        raise ValueError(f"{name} must hold only 0/1 (or True/False) outcomes")
+    return arr
+
+
+def wilson_interval(k: int, n: int, confidence: float = 0.95) -> Interval:
+    """Wilson score interval for k successes in n trials."""
+    _check_confidence(confidence)
+    if n <= 0:
+        raise ValueError("n must be positive")
+    if not 0 <= k <= n:
+        raise ValueError(f"k must be in [0, n], got k={k}, n={n}")
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # Clamp only float noise: mathematically the interval lies inside [0, 1].
+    return Interval(p, max(0.0, centre - half), min(1.0, centre + half), confidence, n)
+
+
+def _percentiles(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(samples, [alpha, 1 - alpha])
+    return float(lo), float(hi)
+
+
+def bootstrap_interval(outcomes: Sequence, *, n_boot: int = 10_000, seed: int = 0,
+                       confidence: float = 0.95) -> Interval:
+    """Percentile-bootstrap interval for the mean of 0/1 outcomes (one accuracy)."""
+    _check_confidence(confidence)
+    x = _as_outcomes(outcomes, "outcomes")
+    if x.size == 0:
+        raise ValueError("outcomes is empty")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, x.size, size=(n_boot, x.size))
+    lo, hi = _percentiles(x[idx].mean(axis=1), confidence)
+    return Interval(float(x.mean()), lo, hi, confidence, int(x.size))
+
+
+def paired_bootstrap(a: Sequence, b: Sequence, *, n_boot: int = 10_000, seed: int = 0,
+                     confidence: float = 0.95) -> Interval:
+    """Interval for mean(b) - mean(a), where a[i] and b[i] are outcomes on the same question i.
+
+    Each bootstrap replicate resamples question indices once and uses them for both a and b.
+    Only the per-question differences matter, so they are resampled directly.
+    """
+    _check_confidence(confidence)
+    xa, xb = _as_outcomes(a, "a"), _as_outcomes(b, "b")
+    if xa.size != xb.size:
+        raise ValueError(f"paired outcomes must have equal length, got {xa.size} and {xb.size}")
+    if xa.size == 0:
+        raise ValueError("no paired outcomes")
+    d = xb - xa
+    rng = np.random.default_rng(seed)
+    # Chunked so that n_boot x n indices never need more than ~8M entries at once.
+    chunk = max(1, 8_000_000 // d.size)
+    means = np.empty(n_boot)
+    for start in range(0, n_boot, chunk):
+        stop = min(n_boot, start + chunk)
+        idx = rng.integers(0, d.size, size=(stop - start, d.size))
+        means[start:stop] = d[idx].mean(axis=1)
+    lo, hi = _percentiles(means, confidence)
+    return Interval(float(d.mean()), lo, hi, confidence, int(d.size))
