@@ -1,0 +1,91 @@
+"""Load any Hugging Face vision-language checkpoint on disk: `load_model(path) -> (model, processor)`.
+
+Models load through `AutoModelForImageTextToText`, processors through `AutoProcessor`. Without
+torchvision, processors of video-capable models (Qwen2-VL, InternVL) cannot be built by
+`AutoProcessor`; those are loaded as their image-only variant (see `mmpo.models.processors`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mmpo.errors import MMPOError
+
+_PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json", "tokenizer_config.json",
+                    "tokenizer.json")
+
+
+def _check_dir(path: Path) -> None:
+    if not path.exists():
+        raise MMPOError(f"model directory {path} does not exist")
+    if not path.is_dir():
+        raise MMPOError(f"model path {path} is not a directory")
+    if not (path / "config.json").is_file():
+        raise MMPOError(f"model directory {path} has no config.json (not a Hugging Face checkpoint)")
+    if not any((path / name).is_file() for name in _PROCESSOR_FILES):
+        raise MMPOError(f"model directory {path} has no processor (none of {', '.join(_PROCESSOR_FILES)})")
+
+
+def _processor_class_name(path: Path) -> str | None:
+    for name in ("processor_config.json", "preprocessor_config.json", "config.json"):
+        f = path / name
+        if f.is_file():
+            try:
+                found = json.loads(f.read_text(encoding="utf-8")).get("processor_class")
+            except (json.JSONDecodeError, AttributeError):
+                continue
+            if found:
+                return found
+    return None
+
+
+def load_processor(path: str | Path, *, trust_remote_code: bool = False, **kw) -> Any:
+    from transformers import AutoProcessor
+
+    from mmpo.models.processors import processor_class, torchvision_available
+
+    path = Path(path)
+    name = _processor_class_name(path)
+    if name is not None and not torchvision_available():
+        cls = processor_class(name)
+        if cls is not None and cls.__module__ == "mmpo.models.processors":
+            return cls.from_pretrained(path, **kw)
+    try:
+        return AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code, **kw)
+    except (OSError, ValueError, ImportError) as exc:
+        raise MMPOError(f"cannot load the processor from {path}: {exc}") from None
+
+
+def load_model(path: str | Path, *, dtype: Any = None, device: Any = None, trust_remote_code: bool = False,
+               attn_implementation: str | None = None, **kw) -> tuple[Any, Any]:
+    """(model, processor) from a checkpoint directory; the model is in eval mode.
+
+    `dtype`: a torch dtype or its name ("bfloat16"); default: the checkpoint's, else float32.
+    `device`: where to put the model ("cpu", "cuda:0"); default: left on CPU.
+    Extra keywords go to `from_pretrained` of the model.
+    """
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    path = Path(path)
+    _check_dir(path)
+    if isinstance(dtype, str) and dtype != "auto":
+        if not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise MMPOError(f"unknown dtype {dtype!r}")
+        dtype = getattr(torch, dtype)
+    options = dict(kw)
+    options["dtype"] = "auto" if dtype is None else dtype
+    if attn_implementation is not None:
+        options["attn_implementation"] = attn_implementation
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(
+            path, trust_remote_code=trust_remote_code, **options)
+    except (OSError, ValueError, KeyError) as exc:
+        raise MMPOError(f"cannot load a vision-language model from {path}: {exc}") from None
+    processor = load_processor(path, trust_remote_code=trust_remote_code)
+    if device is not None:
+        model.to(device)
+    model.eval()
+    return model, processor
