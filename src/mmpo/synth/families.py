@@ -266,10 +266,11 @@ def gen_arith(rng: random.Random, size: int, max_objects: int | None = None) -> 
     table = _expressions()
     value = rng.choice(sorted(table))
     a, op, b = rng.choice(table[value])
-    start = rng.randrange(_grid(size) ** 2 - 2)
+    g = _grid(size)
+    # One row when the grid is 3 or more cells wide; a 2x2 grid wraps in reading order.
+    start = rng.randrange(g) * g + rng.randrange(g - 2) if g >= 3 else rng.randrange(g * g - 2)
     glyphs = [{"char": ch, "cell": [], "ink": rng.choice(["black", "white"]), "offset": []}
               for ch in (str(a), op, str(b))]
-    g = _grid(size)
     for i, gl in enumerate(glyphs):
         p = start + i
         gl["cell"] = [p // g, p % g]
