@@ -21,6 +21,7 @@ from mmpo.synth import (
     generate,
     generate_records,
     perception_target,
+    reading_target,
     render,
     write_benchmark,
 )
@@ -258,6 +259,7 @@ def test_digit_glyphs_sit_inside_single_cells(size):
             tokens = perception_target(rec).split()
             assert len(tokens) == (size // 16) ** 2
             assert [t for t in tokens if t != "x"] == [g["char"] for g in _reading_order(cells.values())]
+            assert rec["solution"].startswith(reading_target(rec))
 
 
 def test_bar_heights_read_back_from_pixels():
@@ -299,6 +301,11 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
         assert (tmp_path / "a" / "images" / name).read_bytes() == (tmp_path / "b" / "images" / name).read_bytes()
     c = write_benchmark(tmp_path / "c", 15, seed=12, split_name="val")
     assert c.read_bytes() != a.read_bytes()
+
+
+def test_families_may_be_a_comma_separated_string():
+    recs = generate_records(4, seed=0, families="digits,bars")
+    assert [r["metadata"]["family"] for r in recs] == ["digits", "bars", "digits", "bars"]
 
 
 def test_records_do_not_depend_on_n_and_splits_differ():

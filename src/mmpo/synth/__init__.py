@@ -19,7 +19,7 @@ from mmpo.synth.benchmark import (
     render,
     write_benchmark,
 )
-from mmpo.synth.families import CELL, FAMILIES, PERCEPTION_PROMPT, perception_target
+from mmpo.synth.families import CELL, FAMILIES, PERCEPTION_PROMPT, perception_target, reading_target
 
 __all__ = [
     "CELL",
@@ -31,6 +31,7 @@ __all__ = [
     "generate_records",
     "make_record",
     "perception_target",
+    "reading_target",
     "record_seed",
     "render",
     "write_benchmark",

@@ -37,6 +37,8 @@ def record_seed(seed: int, split: str | None, index: int) -> int:
 def _check_args(n: int, families, image_size, max_objects) -> tuple[list[str], int]:
     if not isinstance(n, int) or n <= 0:
         raise MMPOError(f"--n must be a positive integer, got {n!r}")
+    if isinstance(families, str):  # "digits" or "digits,bars" rather than a list
+        families = [f.strip() for f in families.split(",") if f.strip()]
     names = list(FAMILIES) if not families else list(families)
     unknown = [f for f in names if f not in FAMILIES]
     if unknown:

@@ -433,6 +433,13 @@ def perception_target(record: dict[str, Any]) -> str:
     return " ".join(tokens)
 
 
+def reading_target(record: dict[str, Any]) -> str:
+    """The reading step alone, "The numbers are 3 , 7 , 2 ." (the first sentence of a digits solution)."""
+    perception_target(record)  # same family check
+    glyphs = sorted(record["scene"]["glyphs"], key=lambda gl: tuple(gl["cell"]))
+    return f"The numbers are {_nums(gl['char'] for gl in glyphs if gl['char'].isdigit())} ."
+
+
 FAMILIES: dict[str, Generator] = {
     "bars": gen_bars,
     "shapes": gen_shapes,
