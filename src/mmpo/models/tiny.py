@@ -192,10 +192,7 @@ def num_parameters(model: Any) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def save_tiny(arch: str, size: str, out_dir: str | Path, seed: int = 0, **options) -> Path:
-    """Build a tiny model and write it (safetensors + processor) to `out_dir`; returns the path."""
-    model, processor = build_tiny(arch, size, seed, **options)
-    out = Path(out_dir)
+def _writable_dir(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".mmpo-write-test"
@@ -203,6 +200,14 @@ def save_tiny(arch: str, size: str, out_dir: str | Path, seed: int = 0, **option
         probe.unlink()
     except OSError as exc:
         raise MMPOError(f"cannot write to {out}: {exc.strerror or exc}") from None
+
+
+def save_tiny(arch: str, size: str, out_dir: str | Path, seed: int = 0, **options) -> Path:
+    """Build a tiny model and write it (safetensors + processor) to `out_dir`; returns the path."""
+    _check(arch, size, options.get("image_size", 64))
+    out = Path(out_dir)
+    _writable_dir(out)  # before building, so a bad --out fails at once
+    model, processor = build_tiny(arch, size, seed, **options)
     model.save_pretrained(out, safe_serialization=True)
     processor.save_pretrained(out)
     return out

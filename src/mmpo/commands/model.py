@@ -1,0 +1,75 @@
+"""Build tiny offline vision-language models (random weights), or describe a checkpoint.
+
+Usage:
+    mmpo model tiny --arch llava --size small --out models/tiny-llava
+    mmpo model tiny --arch qwen2_vl --size unit --out /tmp/q --seed 1 --image-size 256
+    mmpo model info models/tiny-llava
+
+Archs: llava (CLIP + Llama; --vision siglip, --text qwen2 for variants), qwen2_vl (M-RoPE,
+variable image grids), internvl (transformers' native InternVL). Sizes: unit (~0.2M parameters,
+for tests), small (~2.5M). The checkpoint (safetensors + processor) loads with
+`mmpo.models.load_model` and, with torchvision installed, with plain transformers.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+ARCHS = ("llava", "qwen2_vl", "internvl")  # kept equal to mmpo.models.ARCHS (tested)
+SIZES = ("unit", "small")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="model_command", metavar="ACTION")
+    tiny = sub.add_parser("tiny", help="write a tiny random-weight checkpoint")
+    tiny.add_argument("--arch", required=True, choices=ARCHS)
+    tiny.add_argument("--size", default="unit", choices=SIZES, help="default: unit")
+    tiny.add_argument("--out", required=True, help="output folder (created)")
+    tiny.add_argument("--seed", type=int, default=0, help="weight init seed (default 0)")
+    tiny.add_argument("--image-size", type=int, default=64,
+                      help="image side in px, a multiple of 16: one image token per 16x16 cell (default 64)")
+    tiny.add_argument("--vision", default="clip", choices=("clip", "siglip"), help="llava's vision tower")
+    tiny.add_argument("--text", default="llama", choices=("llama", "qwen2"), help="llava's language model")
+    info = sub.add_parser("info", help="load a checkpoint and print what it is")
+    info.add_argument("path", help="checkpoint folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mmpo.errors import MMPOError
+
+    if args.model_command == "tiny":
+        from mmpo.models import load_model, num_parameters, save_tiny
+
+        options = {"image_size": args.image_size}
+        if args.arch == "llava":
+            options.update(vision=args.vision, text=args.text)
+        elif (args.vision, args.text) != ("clip", "llama"):
+            raise MMPOError("--vision and --text apply to --arch llava only")
+        out = save_tiny(args.arch, args.size, args.out, seed=args.seed, **options)
+        model, _ = load_model(out)  # report what a user will load, not what was built
+        print(f"wrote tiny {args.arch} ({args.size}, {num_parameters(model):,} parameters, "
+              f"{args.image_size}x{args.image_size} images) to {out}")
+        return 0
+    if args.model_command == "info":
+        return _info(args.path)
+    raise MMPOError("choose an action: tiny or info (see mmpo model --help)")
+
+
+def _info(path: str) -> int:
+    from mmpo.chat import image_token_count
+    from mmpo.models import load_model, num_parameters
+
+    model, processor = load_model(path)
+    cfg = model.config
+    print(f"{path}: {cfg.model_type} ({type(model).__name__}), {num_parameters(model):,} parameters, "
+          f"{model.dtype}")
+    print(f"processor: {type(processor).__name__}, vocab {len(processor.tokenizer)}")
+    try:
+        from PIL import Image
+
+        side = getattr(getattr(cfg, "vision_config", None), "image_size", 64)
+        side = side[0] if isinstance(side, list | tuple) else side
+        print(f"image tokens for a {side}x{side} image: {image_token_count(processor, Image.new('RGB', (side, side)))}")
+    except Exception as exc:  # informational only: a processor we cannot probe still loads
+        print(f"image tokens: unknown ({type(exc).__name__})")
+    return 0

@@ -1,0 +1,30 @@
+"""Open a record's image as RGB, with errors that name the record's file and line and the image path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from mmpo.errors import InputError
+
+
+def load_image(path: str | os.PathLike, *, source: str | os.PathLike | None = None, line: int | None = None,
+               field: str = "image") -> Any:
+    """The image at `path`, decoded now (not lazily) and converted to RGB.
+
+    `source`/`line`: the data file and line that referenced the image, named in any error.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    where = dict(path=source if source is not None else path, line=line, field=field)
+    if not path.is_file():
+        raise InputError(f"image {path} does not exist" if not path.exists() else f"image {path} is not a file",
+                         **where)
+    try:
+        with Image.open(path) as img:
+            img.load()  # decode now, so a truncated file fails here and not inside a batch
+            return img.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise InputError(f"image {path} cannot be read ({type(exc).__name__}: {exc})", **where) from None
