@@ -1,0 +1,214 @@
+"""N samples per prompt from one prefill: the image and prompt are encoded once, then N continue.
+
+    from mmpo.sampling import draw_samples
+    outs = draw_samples(model, processor, texts, images, n=8, seeds=[11, 12], temperature=1.0, top_k=50)
+    outs[i][j].tokens, outs[i][j].truncated     # prompt i, sample j
+
+Why: `generate(num_return_sequences=N)` copies each prompt N times before the prefill, so the
+vision tower and the whole prompt (often hundreds of image tokens) run N times. Here one prefill
+per prompt fills a KV cache, the cache is repeated N times along the batch, and decoding proceeds
+token by token with temperature and top-k, dropping finished rows as they end.
+
+Positions are passed explicitly, so left padding never shifts them: `cumsum(mask) - 1` for
+ordinary rotary models; for M-RoPE models (Qwen2-VL family) the model's own `get_rope_index`
+for the prefill and `delta + count of real tokens` while decoding (what its generate does).
+
+Randomness: one `torch.Generator` per prompt, seeded by the caller, so a prompt's samples do
+not depend on which other prompts share its batch (the numerics of a batch still do, slightly;
+`mmpo.sample_run` keeps batches fixed for that reason).
+
+Architectures outside `SHARED_PREFIX_TYPES` use `generate(num_return_sequences=N)`, with one log line.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# model_type values whose forward takes explicit positions and a DynamicCache as used below.
+SHARED_PREFIX_TYPES = {"llava", "internvl", "qwen2_vl", "qwen2_5_vl"}
+_MROPE_TYPES = {"qwen2_vl", "qwen2_5_vl"}
+
+
+@dataclass
+class Completion:
+    tokens: list[int]
+    truncated: bool  # stopped by max_new_tokens before an end-of-sequence token
+    probs: Any = None  # (steps, vocab) next-token probabilities before temperature/top-k, if asked
+
+
+def supports_shared_prefix(model: Any) -> bool:
+    return getattr(model.config, "model_type", None) in SHARED_PREFIX_TYPES
+
+
+def eos_ids(model: Any, processor: Any) -> set[int]:
+    ids = getattr(model.generation_config, "eos_token_id", None)
+    ids = set(ids if isinstance(ids, list) else [] if ids is None else [ids])
+    tok = getattr(processor, "tokenizer", processor)
+    if tok.eos_token_id is not None:
+        ids.add(int(tok.eos_token_id))
+    if not ids:
+        raise ValueError("the model has no end-of-sequence token (generation_config.eos_token_id)")
+    return ids
+
+
+def encode(processor: Any, texts: list[str], images: list[Any] | None) -> dict[str, Any]:
+    """Left-padded batch encoding; uses mmpo.chat.encode when present (one code path with training)."""
+    try:
+        from mmpo.chat import encode as chat_encode
+    except ImportError:
+        chat_encode = None
+    if chat_encode is not None:
+        return dict(chat_encode(processor, texts, images, padding_side="left"))
+    kwargs = {"images": images} if images else {}
+    return dict(processor(text=texts, return_tensors="pt", padding=True, padding_side="left", **kwargs))
+
+
+def _filter_logits(logits, temperature: float, top_k: int):
+    import torch
+
+    logits = logits / temperature
+    if 0 < top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return logits
+
+
+def _next_tokens(logits, temperature: float, top_k: int, gens: list, owner) -> Any:
+    """One token per active row: argmax when temperature == 0, else a draw from each row's prompt generator."""
+    import torch
+
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(_filter_logits(logits.float(), temperature, top_k), dim=-1)
+    out = torch.empty(probs.shape[0], dtype=torch.long)
+    for p in owner.unique().tolist():
+        rows = (owner == p).nonzero(as_tuple=True)[0]
+        out[rows] = torch.multinomial(probs[rows], 1, generator=gens[p]).squeeze(1)
+    return out
+
+
+def draw_samples(model: Any, processor: Any, texts: list[str], images: list[Any] | None, *, n: int,
+                 seeds: list[int], temperature: float = 1.0, top_k: int = 50, max_new_tokens: int = 512,
+                 shared_prefix: bool = True, return_probs: bool = False) -> list[list[Completion]]:
+    """n completions for each of the prompts `texts` (chat-formatted, with image placeholders when
+    `images` is given; one image per text). Greedy when temperature == 0."""
+    if len(seeds) != len(texts):
+        raise ValueError(f"need one seed per prompt: {len(seeds)} seeds for {len(texts)} prompts")
+    if images is not None and len(images) != len(texts):
+        raise ValueError(f"need one image per prompt: {len(images)} images for {len(texts)} prompts")
+    if n < 1 or max_new_tokens < 1 or temperature < 0:
+        raise ValueError("n and max_new_tokens must be >= 1 and temperature >= 0")
+    if shared_prefix and not supports_shared_prefix(model):
+        log.warning("shared-prefix sampling does not support model type %r; using generate(num_return_sequences)",
+                    getattr(model.config, "model_type", None))
+        shared_prefix = False
+    if not shared_prefix:
+        return _draw_plain(model, processor, texts, images, n=n, seeds=seeds, temperature=temperature,
+                           top_k=top_k, max_new_tokens=max_new_tokens)
+    return _draw_shared(model, processor, texts, images, n=n, seeds=seeds, temperature=temperature,
+                        top_k=top_k, max_new_tokens=max_new_tokens, return_probs=return_probs)
+
+
+def _draw_shared(model, processor, texts, images, *, n, seeds, temperature, top_k, max_new_tokens, return_probs):
+    import torch
+    from transformers import DynamicCache
+
+    enc = encode(processor, texts, images)
+    stop = torch.tensor(sorted(eos_ids(model, processor)))
+    ids, mask = enc["input_ids"], enc["attention_mask"].long()
+    mrope = model.config.model_type in _MROPE_TYPES
+    b = ids.shape[0]
+    if mrope:
+        mm = enc.get("mm_token_type_ids")
+        if mm is None:
+            mm = torch.zeros_like(ids)
+        pos, delta = model.model.get_rope_index(ids, image_grid_thw=enc.get("image_grid_thw"),
+                                                attention_mask=mask, mm_token_type_ids=mm)
+        delta = delta.view(b)
+    else:
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        delta = torch.zeros(b, dtype=torch.long)
+    extra = {k: v for k, v in enc.items() if k not in ("input_ids", "attention_mask")}
+    cache = DynamicCache(config=model.config.get_text_config())
+    with torch.inference_mode():
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True,
+                    logits_to_keep=1, **extra)
+        # The one shared prefill, now repeated for the n samples of each prompt (row r -> prompt r // n).
+        cache.batch_repeat_interleave(n)
+        logits = out.logits[:, -1].repeat_interleave(n, dim=0)
+        mask = mask.repeat_interleave(n, dim=0)
+        n_real = mask.sum(-1)  # real tokens so far = the next token's text position
+        delta = delta.repeat_interleave(n, dim=0)
+        rows = torch.arange(b * n)
+        gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        tokens: list[list[int]] = [[] for _ in range(b * n)]
+        probs: list[list[Any]] = [[] for _ in range(b * n)]
+        done = [False] * (b * n)
+        for step in range(max_new_tokens):
+            if return_probs:
+                p = torch.softmax(logits.float(), dim=-1)
+                for i, r in enumerate(rows.tolist()):
+                    probs[r].append(p[i])
+            nxt = _next_tokens(logits, temperature, top_k, gens, rows // n)
+            ended = torch.isin(nxt, stop)
+            for i, r in enumerate(rows.tolist()):
+                if ended[i]:
+                    done[r] = True
+                else:
+                    tokens[r].append(int(nxt[i]))
+            keep = (~ended).nonzero(as_tuple=True)[0]
+            if keep.numel() == 0 or step == max_new_tokens - 1:
+                break
+            if keep.numel() < rows.numel():
+                # Finished rows leave the batch: the rest decode with less work.
+                cache.batch_select_indices(keep)
+                rows, nxt, mask, n_real, delta = rows[keep], nxt[keep], mask[keep], n_real[keep], delta[keep]
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            step_pos = (n_real + delta).view(-1, 1)
+            if mrope:
+                step_pos = step_pos.unsqueeze(0).expand(3, -1, -1)
+            out = model(input_ids=nxt.view(-1, 1), attention_mask=mask, position_ids=step_pos, cache=cache,
+                        use_cache=True, logits_to_keep=1)
+            logits = out.logits[:, -1]
+            n_real = n_real + 1
+    result = []
+    for i in range(b):
+        group = []
+        for r in range(i * n, (i + 1) * n):
+            group.append(Completion(tokens[r], truncated=not done[r],
+                                    probs=torch.stack(probs[r]) if return_probs else None))
+        result.append(group)
+    return result
+
+
+def _draw_plain(model, processor, texts, images, *, n, seeds, temperature, top_k, max_new_tokens):
+    """The reference path: one prompt at a time through generate(num_return_sequences=n)."""
+    import torch
+
+    stop = eos_ids(model, processor)
+    result = []
+    for i, text in enumerate(texts):
+        enc = encode(processor, [text], None if images is None else [images[i]])
+        width = enc["input_ids"].shape[1]
+        sampling = {"do_sample": True, "temperature": temperature, "top_k": top_k} if temperature > 0 else {
+            "do_sample": False}
+        with torch.random.fork_rng(devices=[]), torch.inference_mode():
+            torch.manual_seed(int(seeds[i]))
+            out = model.generate(**enc, num_return_sequences=n, max_new_tokens=max_new_tokens,
+                                 eos_token_id=sorted(stop), pad_token_id=processor.tokenizer.pad_token_id,
+                                 **sampling)
+        group = []
+        for row in out[:, width:].tolist():
+            cut = next((j for j, t in enumerate(row) if t in stop), None)
+            group.append(Completion(row if cut is None else row[:cut], truncated=cut is None))
+        result.append(group)
+    return result
+
+
+def decode(processor: Any, completion: Completion) -> str:
+    tok = getattr(processor, "tokenizer", processor)
+    return tok.decode(completion.tokens, skip_special_tokens=True)
