@@ -23,3 +23,12 @@ def test_unknown_style():
 
 def test_strip_keeps_other_text():
     assert strip_short_answer_instructions("Hint: x.\nQ? Answer directly.") == "Hint: x.\nQ?"
+
+
+def test_strip_mathvista_hints():
+    hint = ("Hint: Please answer the question requiring an integer answer and provide the final value, "
+            "e.g., 1, 2, 3, at the end.\nQuestion: How many cubes?")
+    assert strip_short_answer_instructions(hint) == "Question: How many cubes?"
+    mc = ("Hint: Please answer the question and provide the correct option letter, e.g., A, B, C, D, at the end.\n"
+          "Question: Which is larger?")
+    assert strip_short_answer_instructions(mc) == "Question: Which is larger?"

@@ -24,9 +24,8 @@ DIRECT_MULTI_CHOICE = "Answer with the option's letter from the given choices di
 _SHORT_ANSWER_PATTERNS = [
     r"Answer the question using a single word or phrase\.?",
     r"Answer with the option'?s letter from the given choices directly\.?",
-    r"Please answer the question and provide the correct option letter, e\.g\., A, B, C, D, at the end\.?",
-    r"Please answer the question requiring an? (integer|floating-point number|Python list)[^.]*\.",
-    r"Please answer the question and provide the final value, e\.g\., [^,]+, at the end\.?",
+    # MathVista's hints contain "e.g.," so they are matched through "at the end".
+    r"(?:Hint: )?Please answer the question [^\n]*? at the end\.?",
     r"Answer directly\.?",
 ]
 _SHORT_RE = re.compile("|".join(f"(?:{p})" for p in _SHORT_ANSWER_PATTERNS), re.IGNORECASE)
