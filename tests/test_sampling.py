@@ -12,6 +12,18 @@ ARCHS = ["llava", "qwen2_vl", "internvl"]
 QUESTIONS = ["What is 2 + 3?", "How many dark squares are in the picture? Think step by step."]
 
 
+def _sharpen(model):
+    """Random tiny models attend almost uniformly and predict almost uniformly, so a position or
+    cache mistake would move probabilities by less than 1e-5. Larger query/key and output weights
+    make attention position-sensitive and predictions peaked, so such mistakes show."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "language_model" in name and name.endswith(("q_proj.weight", "k_proj.weight")):
+                p.mul_(8.0)
+        model.get_output_embeddings().weight.mul_(20.0)
+    return model
+
+
 def _prompts(processor, image):
     # Different lengths, so the batch is left-padded.
     texts = [chat_prompt(processor, q) for q in QUESTIONS]
@@ -31,37 +43,41 @@ def _plain_probs(model, processor, text, image, tokens):
             [extra["mm_token_type_ids"], torch.zeros(1, len(tokens), dtype=torch.long)], dim=1)
     with torch.no_grad():
         logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), **extra).logits[0]
-    return torch.softmax(logits[n_prompt - 1: n_prompt + len(tokens)].float(), dim=-1)
+    return torch.log_softmax(logits[n_prompt - 1: n_prompt + len(tokens)].float(), dim=-1)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_step_probabilities_match_plain_forward(arch, tiny_model, tiny_image):
     model, processor = tiny_model(arch)
+    _sharpen(model)
     assert supports_shared_prefix(model)
     vocab = model.get_output_embeddings().weight.shape[0]
     # Many stop tokens, so rows end at different steps and leave the batch mid-way.
     model.generation_config.eos_token_id = [i for i in range(vocab) if i % 9 == 4]
     texts, images = _prompts(processor, tiny_image)
     outs = draw_samples(model, processor, texts, images, n=3, seeds=[5, 6], temperature=1.0, top_k=20,
-                        max_new_tokens=14, return_probs=True)
+                        max_new_tokens=14, return_logprobs=True)
     lengths = [len(c.tokens) for group in outs for c in group]
     assert len(set(lengths)) > 1, lengths  # rows really did stop at different times
     stops = set(model.generation_config.eos_token_id)
     for text, image, group in zip(texts, images, outs):
         for c in group:
             ref = _plain_probs(model, processor, text, image, c.tokens)
-            assert c.probs.shape[0] == len(c.tokens) + (0 if c.truncated else 1)
-            assert (c.probs - ref[: c.probs.shape[0]]).abs().max().item() < 1e-5
+            assert c.logprobs.shape[0] == len(c.tokens) + (0 if c.truncated else 1)
+            ref = ref[: c.logprobs.shape[0]]
+            assert (c.logprobs.exp() - ref.exp()).abs().max().item() < 1e-5
+            # Log-probabilities too: relative agreement also for unlikely tokens.
+            assert (c.logprobs - ref).abs().max().item() < 1e-4
             assert c.truncated == (len(c.tokens) == 14)
             assert not stops & set(c.tokens)
             # Every drawn token is inside the top 20 of its step.
             for step, tok in enumerate(c.tokens):
-                assert tok in torch.topk(c.probs[step], 20).indices.tolist()
+                assert tok in torch.topk(c.logprobs[step], 20).indices.tolist()
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_greedy_equals_generate(arch, tiny_model, tiny_image):
-    model, processor = tiny_model(arch)
+    model, processor = _sharpen(tiny_model(arch)[0]), tiny_model(arch)[1]
     texts, images = _prompts(processor, tiny_image)
     ours = draw_samples(model, processor, texts, images, n=2, seeds=[0, 0], temperature=0, max_new_tokens=12)
     for text, image, group in zip(texts, images, ours):

@@ -37,7 +37,7 @@ _MROPE_TYPES = {"qwen2_vl", "qwen2_5_vl"}
 class Completion:
     tokens: list[int]
     truncated: bool  # stopped by max_new_tokens before an end-of-sequence token
-    probs: Any = None  # (steps, vocab) next-token probabilities before temperature/top-k, if asked
+    logprobs: Any = None  # (steps, vocab) next-token log-probabilities before temperature/top-k, if asked
 
 
 def supports_shared_prefix(model: Any) -> bool:
@@ -93,7 +93,7 @@ def _next_tokens(logits, temperature: float, top_k: int, gens: list, owner) -> A
 
 def draw_samples(model: Any, processor: Any, texts: list[str], images: list[Any] | None, *, n: int,
                  seeds: list[int], temperature: float = 1.0, top_k: int = 50, max_new_tokens: int = 512,
-                 shared_prefix: bool = True, return_probs: bool = False) -> list[list[Completion]]:
+                 shared_prefix: bool = True, return_logprobs: bool = False) -> list[list[Completion]]:
     """n completions for each of the prompts `texts` (chat-formatted, with image placeholders when
     `images` is given; one image per text). Greedy when temperature == 0."""
     if len(seeds) != len(texts):
@@ -110,10 +110,11 @@ def draw_samples(model: Any, processor: Any, texts: list[str], images: list[Any]
         return _draw_plain(model, processor, texts, images, n=n, seeds=seeds, temperature=temperature,
                            top_k=top_k, max_new_tokens=max_new_tokens)
     return _draw_shared(model, processor, texts, images, n=n, seeds=seeds, temperature=temperature,
-                        top_k=top_k, max_new_tokens=max_new_tokens, return_probs=return_probs)
+                        top_k=top_k, max_new_tokens=max_new_tokens, return_logprobs=return_logprobs)
 
 
-def _draw_shared(model, processor, texts, images, *, n, seeds, temperature, top_k, max_new_tokens, return_probs):
+def _draw_shared(model, processor, texts, images, *, n, seeds, temperature, top_k, max_new_tokens,
+                 return_logprobs):
     import torch
     from transformers import DynamicCache
 
@@ -149,8 +150,8 @@ def _draw_shared(model, processor, texts, images, *, n, seeds, temperature, top_
         probs: list[list[Any]] = [[] for _ in range(b * n)]
         done = [False] * (b * n)
         for step in range(max_new_tokens):
-            if return_probs:
-                p = torch.softmax(logits.float(), dim=-1)
+            if return_logprobs:
+                p = torch.log_softmax(logits.float(), dim=-1)
                 for i, r in enumerate(rows.tolist()):
                     probs[r].append(p[i])
             nxt = _next_tokens(logits, temperature, top_k, gens, rows // n)
@@ -180,7 +181,7 @@ def _draw_shared(model, processor, texts, images, *, n, seeds, temperature, top_
         group = []
         for r in range(i * n, (i + 1) * n):
             group.append(Completion(tokens[r], truncated=not done[r],
-                                    probs=torch.stack(probs[r]) if return_probs else None))
+                                    logprobs=torch.stack(probs[r]) if return_logprobs else None))
         result.append(group)
     return result
 
