@@ -237,7 +237,7 @@ def test_images_have_the_declared_size(size):
 
 @pytest.mark.parametrize("size", [32, 64])
 def test_digit_glyphs_sit_inside_single_cells(size):
-    from mmpo.synth.render import glyph_mask
+    from mmpo.synth.draw import glyph_mask
 
     for rec, img in generate(40, seed=4, families=["digits", "arith"], image_size=size):
         ink = _ink_mask(img)
@@ -365,3 +365,12 @@ def test_perception_target_rejects_other_families():
     rec = generate_records(1, families=["bars"])[0]
     with pytest.raises(ValueError):
         perception_target(rec)
+
+
+def test_render_function_survives_drawing():
+    # The package exports a `render` function; a submodule of the same name would replace it on first use.
+    import mmpo.synth as synth
+
+    rec = synth.generate_records(1, 0, ["digits"])[0]
+    img = synth.render(rec)
+    assert callable(synth.render) and img.size == (64, 64)

@@ -99,7 +99,7 @@ def generate_records(n: int, seed: int = 0, families=None, image_size: int | Non
 
 def render(record: dict[str, Any]):
     """The record's image (PIL), redrawn from its scene."""
-    from mmpo.synth.render import render_scene
+    from mmpo.synth.draw import render_scene
 
     return render_scene(record["scene"])
 
@@ -120,7 +120,7 @@ def write_benchmark(out_dir: str | os.PathLike, n: int, seed: int = 0, families=
     """
     import json
 
-    from mmpo.synth.render import save_png
+    from mmpo.synth.draw import save_png
 
     records = generate_records(n, seed, families, image_size, split_name, max_objects)
     out = Path(out_dir)
