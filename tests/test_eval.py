@@ -265,3 +265,29 @@ def test_eval_command_module_is_light():
             "print(sorted(m for m in ('torch', 'transformers', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_training_run_dir_evaluates_and_reports_with_no_extra_arguments(model_dir, bench, tmp_path,
+                                                                         varied_checker, capsys):
+    # What `mmpo train` leaves: weights + processor, a model card, trainer_state.json, checkpoint-*/.
+    run = tmp_path / "run"
+    shutil.copytree(model_dir, run)
+    (run / "README.md").write_text("---\nlibrary_name: transformers\n---\n# mpo run\n")
+    history = [{"step": s, "loss": 1.5 - 0.1 * s, "rewards/margins": 0.05 * s, "bco/delta": 0.01 * s}
+               for s in range(1, 5)]
+    (run / "trainer_state.json").write_text(json.dumps({"global_step": 4, "log_history": history}))
+    (run / "checkpoint-2").mkdir()
+    (run / "checkpoint-2" / "trainer_state.json").write_text(json.dumps({"log_history": history[:2]}))
+
+    ev = tmp_path / "ev"
+    assert main(["eval", "--model", str(run), "--data", str(bench), "--out", str(ev), "--limit", "3",
+                 "--max-new-tokens", "4", "--no-progress"]) == 0
+    base = tmp_path / "base"
+    assert _run_eval(model_dir, bench, base, "--limit", "3") == 0
+    capsys.readouterr()
+    out = tmp_path / "report"
+    assert main(["report", str(base), str(ev), str(run), "--out", str(out), "--n-boot", "200"]) == 0
+    printed = capsys.readouterr().out
+    assert "| base (baseline) |" in printed and "| ev |" in printed
+    for name in ("report.md", "direct_vs_cot.png", "training_curves.png"):
+        assert (out / name).stat().st_size > 0
