@@ -19,7 +19,7 @@ _RUN_COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"
 
 # Training metrics, in panel order, with the y-axis label (units) of each.
 TRAINING_METRICS: dict[str, str] = {
-    "loss": "weighted MPO loss (nats)",
+    "loss": "total (weighted) loss (nats)",
     "loss/pref": "DPO loss (nats)",
     "loss/quality": "BCO loss (nats)",
     "loss/gen": "NLL (nats per token)",
@@ -174,6 +174,8 @@ def training_curves(runs: Mapping[str, Sequence[Mapping[str, Any]]], out_path: s
     nrows = math.ceil(len(metrics) / ncols)
     fig = _new_figure(4.6 * ncols, 3.2 * nrows + 0.5)
     axes = fig.subplots(nrows, ncols, squeeze=False)
+    from matplotlib.ticker import MaxNLocator
+
     several = len(runs) > 1
     any_eval = False
     for k, metric in enumerate(metrics):
@@ -194,6 +196,7 @@ def training_curves(runs: Mapping[str, Sequence[Mapping[str, Any]]], out_path: s
         if metric.startswith("rewards/") and metric != "rewards/accuracies" or metric == "bco/delta":
             ax.axhline(0.0, color="0.6", linewidth=0.8, zorder=0)
         ax.set_title(metric, fontsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
         ax.set_xlabel("optimizer step", fontsize=9)
         ax.set_ylabel(TRAINING_METRICS[metric], fontsize=9)
         ax.tick_params(labelsize=8)
