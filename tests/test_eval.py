@@ -132,7 +132,9 @@ def test_in_memory_eval_batching_does_not_change_answers(tiny_model, bench, vari
     model, processor = tiny_model("qwen2_vl")
     records = evaluate.load_eval_records(bench, limit=7)
     one = evaluate.evaluate_model(model, processor, records, max_new_tokens=6, batch_size=1, progress=False)
+    model.train()  # as the demo may hand it over straight from training: answered in eval mode, then restored
     many = evaluate.evaluate_model(model, processor, records, max_new_tokens=6, batch_size=4, progress=False)
+    assert model.training
     assert [p["response"] for p in one.predictions] == [p["response"] for p in many.predictions]
     assert one.scores["modes"] == many.scores["modes"]
     assert all(p["num_tokens"] <= 6 for p in one.predictions)

@@ -189,33 +189,41 @@ def evaluate_model(model: Any, processor: Any, records: Sequence[dict[str, Any]]
                    desc="eval", unit="answer", dynamic_ncols=True)
     start = time.perf_counter()
     new: dict[tuple[str, str], dict[str, Any]] = {}
-    # Records go through in chunks: images are loaded per chunk (bounded memory) and predictions are
-    # handed out per chunk, so an interrupted run keeps most of its work.
-    chunk = max(1, batch_size) * 8
-    pending_records = sorted({i for i, _ in todo})
-    for c in range(0, len(pending_records), chunk):
-        idx = pending_records[c:c + chunk]
-        src = [perm[i] for i in idx]
-        imgs = [images[j] for j in src] if images is not None else _load_images([records[j] for j in src])
-        for mode in modes:
-            sel = [(k, i) for k, i in enumerate(idx) if (records[i]["pid"], mode) not in done_map]
-            if not sel:
-                continue
-            items = [(build_prompt(records[i], mode), imgs[k]) for k, i in sel]
-            gens = greedy_generate(model, processor, items, max_new_tokens=max_new_tokens,
-                                   batch_size=batch_size, progress=bar)
-            for (_, i), g in zip(sel, gens):
-                rec = records[i]
-                v = check_answer(g.text, rec, scoring=scoring)
-                pred = {"pid": rec["pid"], "mode": mode, "response": g.text, "extracted": v.extracted,
-                        "verdict": v.verdict, "num_tokens": g.num_tokens, "truncated": g.truncated}
-                if shuffle_images:
-                    pred["image_from"] = records[perm[i]]["pid"]
-                new[(rec["pid"], mode)] = pred
-                if on_prediction is not None:
-                    on_prediction(pred)
-    if bar is not None:
-        bar.close()
+    # Dropout off while answering (the demo may pass a model straight from training); restored after.
+    was_training = bool(getattr(model, "training", False))
+    if was_training:
+        model.eval()
+    try:
+        # Records go through in chunks: images are loaded per chunk (bounded memory) and predictions are
+        # handed out per chunk, so an interrupted run keeps most of its work.
+        chunk = max(1, batch_size) * 8
+        pending_records = sorted({i for i, _ in todo})
+        for c in range(0, len(pending_records), chunk):
+            idx = pending_records[c:c + chunk]
+            src = [perm[i] for i in idx]
+            imgs = [images[j] for j in src] if images is not None else _load_images([records[j] for j in src])
+            for mode in modes:
+                sel = [(k, i) for k, i in enumerate(idx) if (records[i]["pid"], mode) not in done_map]
+                if not sel:
+                    continue
+                items = [(build_prompt(records[i], mode), imgs[k]) for k, i in sel]
+                gens = greedy_generate(model, processor, items, max_new_tokens=max_new_tokens,
+                                       batch_size=batch_size, progress=bar)
+                for (_, i), g in zip(sel, gens):
+                    rec = records[i]
+                    v = check_answer(g.text, rec, scoring=scoring)
+                    pred = {"pid": rec["pid"], "mode": mode, "response": g.text, "extracted": v.extracted,
+                            "verdict": v.verdict, "num_tokens": g.num_tokens, "truncated": g.truncated}
+                    if shuffle_images:
+                        pred["image_from"] = records[perm[i]]["pid"]
+                    new[(rec["pid"], mode)] = pred
+                    if on_prediction is not None:
+                        on_prediction(pred)
+    finally:
+        if was_training:
+            model.train()
+        if bar is not None:
+            bar.close()
     elapsed = time.perf_counter() - start
 
     predictions = [new.get((rec["pid"], m)) or done_map[(rec["pid"], m)] for rec in records for m in modes]

@@ -46,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
                       shuffle_images=args.shuffle_images, seed=args.seed, device=args.device, dtype=args.dtype,
                       progress=not args.no_progress)
     print(scores_markdown(result.scores))
+    cut = sum(m.get("truncated", 0) for m in result.scores["modes"].values())
+    if cut:
+        print(f"note: {cut} responses stopped at --max-new-tokens {args.max_new_tokens} before ending "
+              "(counted in the 'truncated' column); raise it if they matter.")
     out = Path(args.out)
     print(f"wrote {out / 'predictions.jsonl'} and {out / 'scores.json'}")
     return 0
