@@ -50,6 +50,10 @@ def test_video_capable_processors_save_the_stock_class_and_load_without_torchvis
     assert saved["processor_class"] == stock
     if arch == "internvl":
         assert saved["image_seq_length"] == 16
+    # what the stock loader needs (with torchvision) to build the video processor
+    video = saved["video_processor"]
+    assert video["video_processor_type"] == stock.replace("Processor", "VideoProcessor")
+    assert video["size"] == saved["image_processor"]["size"]
     _, processor = load_model(path)
     assert type(processor).__name__ == stock
     if not torchvision_available():
@@ -60,6 +64,25 @@ def test_video_capable_processors_save_the_stock_class_and_load_without_torchvis
             AutoProcessor.from_pretrained(path)
         with pytest.raises(ValueError, match="without a video processor"):
             processor(text=["x"], videos=[[0]])
+
+
+def test_loader_falls_back_to_image_only_when_the_video_config_is_missing(tiny_model_dir, tmp_path,
+                                                                           monkeypatch, tiny_image):
+    import shutil
+
+    from mmpo.models import processors
+
+    path = tmp_path / "ckpt"
+    shutil.copytree(tiny_model_dir("qwen2_vl", "unit"), path)
+    cfg = json.loads((path / "processor_config.json").read_text())
+    del cfg["video_processor"]
+    (path / "processor_config.json").write_text(json.dumps(cfg))
+    # pretend torchvision is there, so the stock AutoProcessor is tried first and fails
+    monkeypatch.setattr(processors, "torchvision_available", lambda: True)
+    _, processor = load_model(path)
+    assert type(processor).__module__ == "mmpo.models.processors"
+    batch = encode(processor, [chat_prompt(processor, "hi")], [tiny_image])
+    assert batch["image_grid_thw"].tolist() == [[1, 8, 8]]
 
 
 def test_encode_batches_mixed_prompts_left_padded(tiny_model, tiny_image):

@@ -35,7 +35,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from transformers.utils import logging as hf_logging
+
     from mmpo.errors import MMPOError
+
+    hf_logging.disable_progress_bar()  # per-shard bars for a 1 MB checkpoint are noise here
 
     if args.model_command == "tiny":
         from mmpo.models import load_model, num_parameters, save_tiny

@@ -44,17 +44,18 @@ def _processor_class_name(path: Path) -> str | None:
 def load_processor(path: str | Path, *, trust_remote_code: bool = False, **kw) -> Any:
     from transformers import AutoProcessor
 
-    from mmpo.models.processors import processor_class, torchvision_available
+    from mmpo.models.processors import image_only_class, torchvision_available
 
     path = Path(path)
-    name = _processor_class_name(path)
-    if name is not None and not torchvision_available():
-        cls = processor_class(name)
-        if cls is not None and cls.__module__ == "mmpo.models.processors":
-            return cls.from_pretrained(path, **kw)
+    fallback = image_only_class(_processor_class_name(path) or "")
+    if fallback is not None and not torchvision_available():
+        return fallback.from_pretrained(path, **kw)
     try:
         return AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code, **kw)
     except (OSError, ValueError, ImportError) as exc:
+        if fallback is not None:
+            # e.g. a checkpoint saved without a video processor config: images still work
+            return fallback.from_pretrained(path, **kw)
         raise MMPOError(f"cannot load the processor from {path}: {exc}") from None
 
 

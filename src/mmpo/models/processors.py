@@ -7,9 +7,10 @@ images alone need only PIL.
 
 The fix: a subclass with the same class name whose `__init__` signature has no `video_processor`.
 `ProcessorMixin` derives a processor's parts from that signature, so the subclass builds, saves and
-loads with just the (PIL-backend) image processor and the tokenizer; video inputs are refused. The
-saved `processor_config.json` names the standard class, so on a machine with torchvision the stock
-`AutoProcessor` loads the same checkpoint as usual.
+loads with just the (PIL-backend) image processor and the tokenizer; video inputs are refused.
+When saved, it writes the stock class name plus a video processor entry configured like the image
+processor, so on a machine with torchvision the stock `AutoProcessor` loads the same checkpoint
+(checked with transformers 5.17 + torchvision 0.26: same input ids and pixel values).
 """
 
 from __future__ import annotations
@@ -41,6 +42,21 @@ _IMAGE_ONLY_INITS = {
     "Qwen2_5_VLProcessor": _qwen2_vl_init,
     "InternVLProcessor": _internvl_init,
 }
+# The video processor the stock class loads, configured like the image processor when saving.
+_VIDEO_TYPES = {
+    "Qwen2VLProcessor": "Qwen2VLVideoProcessor",
+    "Qwen2_5_VLProcessor": "Qwen2VLVideoProcessor",
+    "InternVLProcessor": "InternVLVideoProcessor",
+}
+_SHARED_SETTINGS = ("do_convert_rgb", "do_normalize", "do_rescale", "do_resize", "image_mean", "image_std",
+                    "resample", "rescale_factor", "size", "patch_size", "temporal_patch_size", "merge_size")
+
+
+def video_processor_config(cls_name: str, image_processor_config: dict[str, Any]) -> dict[str, Any]:
+    """A video processor config matching the image processor's settings, for the stock loader."""
+    out = {k: v for k, v in image_processor_config.items() if k in _SHARED_SETTINGS}
+    out["video_processor_type"] = _VIDEO_TYPES[cls_name]
+    return out
 
 
 @functools.cache
@@ -53,8 +69,16 @@ def image_only(cls: type) -> type:
                              "not installed); pass images, not videos")
         return cls.__call__(self, images=images, text=text, **kwargs)
 
+    def to_dict(self):
+        # Saved checkpoints name the stock class, which (with torchvision) loads a video
+        # processor from this entry; without it the stock AutoProcessor fails on our checkpoints.
+        out = cls.to_dict(self)
+        if isinstance(out.get("image_processor"), dict):
+            out["video_processor"] = video_processor_config(cls.__name__, out["image_processor"])
+        return out
+
     init = _IMAGE_ONLY_INITS[cls.__name__](cls.__init__)
-    return type(cls.__name__, (cls,), {"__init__": init, "__call__": __call__,
+    return type(cls.__name__, (cls,), {"__init__": init, "__call__": __call__, "to_dict": to_dict,
                                         "__module__": __name__, "__qualname__": cls.__name__})
 
 
@@ -64,13 +88,19 @@ def torchvision_available() -> bool:
     return is_torchvision_available()
 
 
-def processor_class(name: str) -> Any:
-    """The transformers processor class called `name`, image-only when torchvision is missing."""
+def image_only_class(name: str) -> Any:
+    """The image-only variant of the stock processor class `name`, or None if it needs none."""
+    if name not in _IMAGE_ONLY_INITS:
+        return None
     from transformers.models.auto.processing_auto import processor_class_from_name
 
-    cls = processor_class_from_name(name)
-    if cls is None:
-        return None
-    if name in _IMAGE_ONLY_INITS and not torchvision_available():
-        return image_only(cls)
-    return cls
+    return image_only(processor_class_from_name(name))
+
+
+def processor_class(name: str) -> Any:
+    """The processor class to build `name` with here: image-only when torchvision is missing."""
+    from transformers.models.auto.processing_auto import processor_class_from_name
+
+    if not torchvision_available() and name in _IMAGE_ONLY_INITS:
+        return image_only_class(name)
+    return processor_class_from_name(name)
