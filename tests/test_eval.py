@@ -38,7 +38,7 @@ def varied_checker(monkeypatch):
     """A checker whose verdicts vary with the record and the response, so scores and breakdowns are
     non-trivial (a random tiny model is never right). The eval must store and count whatever it says."""
 
-    def check_answer(response, record, *, scoring="default"):
+    def check_answer(response, record, *, scoring="default", lenient=None):
         k = (int(record["pid"].split("-")[-1]) + len(response)) % 3
         verdict = ("correct", "incorrect", "format_failure")[k]
         return _Verdict(None if verdict == "format_failure" else response[:5], verdict)
@@ -119,13 +119,42 @@ def test_verdicts_come_from_the_answer_checker(model_dir, bench, tmp_path):
     if answers is None:
         pytest.skip("mmpo.answers is not built yet (another helper's issue)")
     out = tmp_path / "ev"
-    assert _run_eval(model_dir, bench, out, "--scoring", "mathvista", "--limit", "4") == 0
+    assert _run_eval(model_dir, bench, out, "--limit", "4") == 0
     records = {r["pid"]: r for r in evaluate.load_eval_records(bench)}
     preds = _lines(out / "predictions.jsonl")
     assert len(preds) == 8
     for p in preds:
-        v = answers.check_answer(p["response"], records[p["pid"]], scoring="mathvista")
+        # Direct answers are bare, so they are read leniently; CoT must say "Final answer: ..".
+        v = answers.check_answer(p["response"], records[p["pid"]], lenient=p["mode"] == "direct")
         assert (p["extracted"], p["verdict"]) == (v.extracted, v.verdict)
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["settings"]["extraction"] == {"direct": "lenient", "cot": "strict"}
+
+
+def test_direct_answers_are_read_leniently_and_cot_strictly(bench, monkeypatch):
+    import mmpo.generation as generation
+    from mmpo.prompts import build_prompt
+
+    if _answers_module() is None:
+        pytest.skip("mmpo.answers is not built yet (another helper's issue)")
+    records = evaluate.load_eval_records(bench, limit=3)
+    answers = {r["pid"]: str(r["answer"]) for r in records}
+    # A model that answers every question right, bare in direct mode, in a sentence without the
+    # asked format in CoT mode: direct counts as correct, CoT as a format failure.
+    reply = {"direct": "{a}", "cot": "I think it is {a}."}
+
+    def fake_generate(model, processor, items, **kw):
+        out = []
+        for text, _ in items:
+            mode = "direct" if "step by step" not in text else "cot"
+            rec = next(r for r in records if build_prompt(r, mode) == text)
+            out.append(generation.Generation(reply[mode].format(a=answers[rec["pid"]]), 3, False))
+        return out
+
+    monkeypatch.setattr(generation, "greedy_generate", fake_generate)
+    res = evaluate.evaluate_model(None, None, records, progress=False, model_name="m")
+    assert res.scores["modes"]["direct"]["accuracy"] == 1.0
+    assert res.scores["modes"]["cot"]["format_failure_rate"] == 1.0
 
 
 def test_in_memory_eval_batching_does_not_change_answers(tiny_model, bench, varied_checker):

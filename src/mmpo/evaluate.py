@@ -138,6 +138,12 @@ def score_predictions(records: Sequence[dict[str, Any]], predictions: Iterable[d
 
 # ---------------------------------------------------------------- evaluation
 
+def _lenient(mode: str) -> bool | None:
+    """Direct answers are bare ("B", "12"), so they are read leniently; CoT and boxed responses must state
+    their answer in the asked format (strict under default scoring; mathvista scoring is always lenient)."""
+    return True if mode == "direct" else None
+
+
 def _check_modes(modes: Sequence[str]) -> list[str]:
     from mmpo.prompts import PROMPT_STYLES
 
@@ -211,7 +217,7 @@ def evaluate_model(model: Any, processor: Any, records: Sequence[dict[str, Any]]
                                        batch_size=batch_size, progress=bar)
                 for (_, i), g in zip(sel, gens):
                     rec = records[i]
-                    v = check_answer(g.text, rec, scoring=scoring)
+                    v = check_answer(g.text, rec, scoring=scoring, lenient=_lenient(mode))
                     pred = {"pid": rec["pid"], "mode": mode, "response": g.text, "extracted": v.extracted,
                             "verdict": v.verdict, "num_tokens": g.num_tokens, "truncated": g.truncated}
                     if shuffle_images:
@@ -234,7 +240,9 @@ def evaluate_model(model: Any, processor: Any, records: Sequence[dict[str, Any]]
         "n_records": len(records),
         "settings": {"modes": modes, "scoring": scoring, "max_new_tokens": max_new_tokens,
                      "batch_size": batch_size, "shuffle_images": shuffle_images, "seed": seed,
-                     "decoding": "greedy"},
+                     "decoding": "greedy",
+                     "extraction": {m: "lenient" if _lenient(m) or scoring == "mathvista" else "strict"
+                                    for m in modes}},
         "notes": {"skill": "skill buckets overlap: a record with several skills counts once in each"},
         "elapsed_s": round(elapsed, 3),
         "modes": score_predictions(records, predictions, modes),
