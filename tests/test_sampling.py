@@ -77,7 +77,8 @@ def test_step_probabilities_match_plain_forward(arch, tiny_model, tiny_image):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_greedy_equals_generate(arch, tiny_model, tiny_image):
-    model, processor = _sharpen(tiny_model(arch)[0]), tiny_model(arch)[1]
+    model, processor = tiny_model(arch)
+    _sharpen(model)
     texts, images = _prompts(processor, tiny_image)
     ours = draw_samples(model, processor, texts, images, n=2, seeds=[0, 0], temperature=0, max_new_tokens=12)
     for text, image, group in zip(texts, images, ours):
