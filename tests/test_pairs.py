@@ -73,18 +73,19 @@ def test_build_pairs_mmpr_layout_and_stats(tmp_path, img):
     stats = build_pairs([a, b], out)
     meta = json.loads((out / "meta.json").read_text())
     assert set(meta) == {"toy_pairs_vqa_correctness_rules", "toy_pairs_vqa_format_rules", "toy_sr0.5_wo_image"}
-    for entry in meta.values():
+    for name, entry in meta.items():
         assert set(entry) == {"root", "annotation", "data_augment", "repeat_time", "length"}
-        rows = [json.loads(line) for line in open(entry["annotation"])]
+        assert entry["annotation"] == f"{name}.jsonl"
+        rows = [json.loads(line) for line in open(out / entry["annotation"])]
         assert len(rows) == entry["length"] == 1
         row = rows[0]
         assert set(row) == {"image", "question", "chosen", "rejected", "answer_gt"}
         assert (tmp_path / "images" / "a" / "1.png").samefile(f"{entry['root']}/{row['image']}")
         assert row["question"] == "Question 1?" or row["question"] == "Question 4?"
-    ntp = json.loads(open(meta["toy_sr0.5_wo_image"]["annotation"]).readline())
+    ntp = json.loads(open(out / meta["toy_sr0.5_wo_image"]["annotation"]).readline())
     assert ntp == {"image": "1.png", "question": "Question 4?", "chosen": "one two three four",
                    "rejected": "one two five six", "answer_gt": None}
-    corr = json.loads(open(meta["toy_pairs_vqa_correctness_rules"]["annotation"]).readline())
+    corr = json.loads(open(out / meta["toy_pairs_vqa_correctness_rules"]["annotation"]).readline())
     assert corr["answer_gt"] == "2" and corr["rejected"] == "bad Final answer: 5"
     assert stats["prompts"] == 4 and stats["responses"] == 10
     assert stats["pairs"] == {"correctness": 1, "format": 1, "dropout_ntp": 1, "total": 3}

@@ -14,9 +14,9 @@ Rules, per prompt:
 Identical texts are paired once.
 
 Output in DIR:
-- `meta.json`: subset name -> {root, annotation, data_augment, repeat_time, length}. `root` (the
-  image folder) and `annotation` are absolute paths, so any reader (relative to the working
-  directory or to meta.json's folder) finds them; each line's `image` is relative to `root`.
+- `meta.json`: subset name -> {root, annotation, data_augment, repeat_time, length}. `root` is the
+  images' common folder as an absolute path; `annotation` is relative to meta.json's folder (so
+  DIR can move); each line's `image` is relative to `root`.
 - `<name>_pairs_vqa_correctness_rules.jsonl`, `<name>_pairs_vqa_format_rules.jsonl`,
   `<name>_sr0.5_wo_image.jsonl` (the ratio is the one used at sampling): lines
   `{"image", "question", "chosen", "rejected", "answer_gt"}` (`answer_gt` is null for DropoutNTP).
@@ -285,7 +285,7 @@ def build_pairs(paths: list[str | os.PathLike], out_dir: str | os.PathLike, *, m
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         os.replace(tmp, ann)
-        meta[subset] = {"root": root, "annotation": str(ann.resolve()), "data_augment": False,
+        meta[subset] = {"root": root, "annotation": ann.name, "data_augment": False,
                         "repeat_time": 1, "length": len(rows)}
     write_json(out_dir / "meta.json", meta)
 
