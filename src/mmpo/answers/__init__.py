@@ -1,0 +1,80 @@
+"""Answer extraction and checking, shared by pair labelling (`mmpo sample`/`pairs`) and evaluation.
+
+Usage:
+    from mmpo.answers import extract_answer, check_answer
+    extract_answer("... so 3 + 4 = 7.\\nFinal answer: 7")            # '7'
+    v = check_answer("... Final answer: (B) 8/11", record)           # record: MathVista fields
+    v.extracted, v.verdict                                           # '(B) 8/11', 'correct'
+    check_answer("B", record, lenient=True)                          # direct answers: lenient extraction
+    check_answer(response, record, scoring="mathvista")              # the official MathVista rules
+
+A verdict is "correct", "incorrect" or "format_failure" (no answer could be extracted; MPO turns those
+responses into rejected answers).
+
+Extraction (`mmpo.answers.extract`): strict by default: the last brace-balanced \\boxed{...}; else the
+last "Final answer:" / "Answer:" / "答案:" line; else "the answer is X". Lenient mode adds a bare short
+response, an option letter, the last number.
+
+Comparison in the default mode, driven by the record's `question_type`, `answer_type`, `choices`,
+`precision`, `unit`:
+- multiple choice: the choice text itself (case, articles, punctuation, LaTeX wrappers ignored); an
+  option letter ("B", "(B)", "B.", "Option B", "(B) 8/11"; a letter whose text names another choice is
+  wrong); a number equal to exactly one choice ("0.5" for "1/2", "145" for "145°"); a response that
+  starts with one choice's text and names no other ("Yes, because ..."); a LaTeX expression that
+  math-verify finds equal to exactly one choice. Anything else is incorrect, never the nearest choice.
+- integer / float: one number, read with units, thousands separators ("1,000", not "1,00"), percent,
+  Unicode minus, currency, LaTeX (\\frac, \\times 10^{n}, ^\\circ) and number words; "5 apples" is 5, but
+  "5 m" is not 5 cm, and "12 or 13" is not a number. Integers must be equal; floats are compared
+  after rounding half-up to `precision` decimals (the gold's own decimals when absent); `rel_tol`
+  optionally accepts a relative error. "50%" also matches 0.5. Closed forms ("\\sqrt{2}", "2\\pi") are
+  evaluated through math-verify.
+- list: element-wise, in order, numbers as floats (with `precision`), the rest as text.
+- text: normalised text equal; yes/no answers by their first word; numbers by value; LaTeX and
+  symbolic answers through math-verify (gold wrapped in `$...$`), only for strings that look like
+  mathematics (plain words such as "Yes" never reach it: it would read them as products of symbols).
+
+The `mathvista` mode (`mmpo.answers.mathvista`) reproduces the official MathVista rules, and differs
+from the default mode on purpose:
+- an unmatched multiple-choice answer goes to the nearest choice by edit distance (the default calls
+  it incorrect: a nearest-choice guess credits answers that name no choice);
+- integers are `str(int(float(x)))`, so "12.7" scores as 12 (default: incorrect);
+- floats are Python's `round(x, precision)` compared as strings with the gold, so "1.25" with
+  precision 1 is 1.2 (banker's rounding on the binary value) and a gold "1.20" never matches (default:
+  half-up rounding of both values);
+- lists are compared as strings, so "[1,2]" is not "[1, 2]" (default: element-wise);
+- free-form text is compared exactly (default: normalised);
+- extraction is lenient (the official one asks GPT-4 for the answer); a response with no answer is a
+  format failure, where the official script would map the empty extraction to the shortest choice;
+- a `precision` stored as a float (2.0, as in the Hugging Face copy) is used as the integer it is
+  (the official code would fail and score the answer wrong), and a single-letter gold answer that is
+  not itself a choice stands for its choice (never the case in MathVista's own data).
+Use it to report numbers comparable to the MathVista leaderboard; use the default mode for labels.
+
+Safety: no eval/exec/sympify of model text (math-verify is used with LaTeX parsing only); every check
+finishes in bounded time in any thread (`mmpo.answers.symbolic`): plain numbers and options never
+touch sympy, and symbolic work is filtered, capped at SYMBOLIC_BUDGET_S seconds and run in a worker
+thread.
+"""
+
+from mmpo.answers.check import (
+    ANSWER_TYPES,
+    QUESTION_TYPES,
+    SCORINGS,
+    SYMBOLIC_BUDGET_S,
+    VERDICTS,
+    Verdict,
+    check_answer,
+)
+from mmpo.answers.extract import MAX_ANSWER_CHARS, extract_answer
+
+__all__ = [
+    "ANSWER_TYPES",
+    "MAX_ANSWER_CHARS",
+    "QUESTION_TYPES",
+    "SCORINGS",
+    "SYMBOLIC_BUDGET_S",
+    "VERDICTS",
+    "Verdict",
+    "check_answer",
+    "extract_answer",
+]

@@ -1,0 +1,299 @@
+"""Plain-Python normalisation of answers: numbers, units, text, lists. No sympy here (the fast path).
+
+`parse_number` reads one number out of an answer as people and models write it ("1,000", "−3",
+"50%", "$\\frac{1}{2}$", "1.5 \\times 10^{3}", "12 apples", "twelve") and refuses anything else
+("12 or 13", "3,5", "5 and 6"). `norm_text` is the canonical text form used for text answers and
+choice texts. Both are cached: gold answers and choice texts repeat across the N samples of a prompt.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
+from typing import NamedTuple
+
+MAX_NUMBER_CHARS = 200  # longer strings are not "a number"
+
+# ------------------------------------------------------------------ LaTeX and markdown wrappers
+
+_FOLD = {0xFF01 + i: 0x21 + i for i in range(94)}  # full-width ASCII block
+_FOLD.update({0x2212: "-", 0x2013: "-", 0x2012: "-", 0xFE63: "-", 0xFF0D: "-", 0x00A0: " ", 0x202F: "\u2009",
+              0x3002: ".", 0x3000: " "})
+_TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mathit|mbox|operatorname)\s*\{([^{}]*)\}")
+_OUTER = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("**", "**"), ("`", "`"),
+          ('"', '"'), ("\u201c", "\u201d"), ("'", "'"))
+_OPENERS = frozenset(left[0] for left, _ in _OUTER) | {"\\"}
+_BOXED_WRAP = re.compile(r"^\\(?:boxed|fbox)\s*\{(.*)\}$", re.S)
+_SIMPLE_SUBS = [
+    (re.compile(r"\\[dt]frac"), r"\\frac"),
+    (re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|\\degree"), "°"),
+    (re.compile(r"\{,\}"), ","),
+    (re.compile(r"(?<=\d)\\[,;:!]\s*(?=\d)"), "\u2009"),  # 1\,000 (LaTeX thin space as thousands separator)
+    (re.compile(r"\\[,;:!]|\\quad|\\qquad|\\ |~"), " "),
+    (re.compile(r"\\left|\\right"), ""),
+    (re.compile(r"\\%"), "%"),
+    (re.compile(r"\\\$"), "$"),
+    (re.compile(r"\\times|\\cdot"), "×"),
+    (re.compile(r"\\approx"), "≈"),
+]
+
+
+def unwrap(s: str) -> str:
+    """Strip the wrappers around an answer: $..$, \\(..\\), \\boxed{..}, \\text{..}, markdown bold, quotes."""
+    if "\\" in s or "{" in s:
+        for pattern, repl in _SIMPLE_SUBS:
+            s = pattern.sub(repl, s)
+        for _ in range(4):  # nested \text{\textbf{..}}
+            new = _TEXT_CMD.sub(r"\1", s)
+            if new == s:
+                break
+            s = new
+    return strip_delimiters(s)
+
+
+def strip_delimiters(s: str) -> str:
+    """Only the outer wrappers ($..$, \\[..\\], \\boxed{..}, **..**, quotes); the LaTeX inside is kept."""
+    s = s.strip()
+    for _ in range(6):
+        if not s or s[0] not in _OPENERS:
+            return s
+        before = s
+        m = _BOXED_WRAP.match(s)
+        if m and _balanced(m.group(1)):
+            s = m.group(1).strip()
+        for left, right in _OUTER:
+            if len(s) > len(left) + len(right) and s.startswith(left) and s.endswith(right):
+                inner = s[len(left):-len(right)]
+                if left != right or left not in inner:
+                    s = inner.strip()
+        if s == before:
+            break
+    return s
+
+
+def _balanced(s: str) -> bool:
+    depth = 0
+    for c in s:
+        depth += (c == "{") - (c == "}")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def fold(s: str) -> str:
+    """Unicode minus signs and dashes to '-', NBSP to space, full-width forms (１２，：) to ASCII."""
+    return s if s.isascii() else s.translate(_FOLD)
+
+
+# ------------------------------------------------------------------ number words
+
+_SMALL = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen".split())}
+_TENS = {w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
+WORD_NUMBERS = {**_SMALL, **_TENS}
+
+
+def words_to_number(s: str) -> int | None:
+    """'twenty-one' -> 21, 'one hundred and five' -> 105; None unless every word is a number word."""
+    words = [w for w in re.split(r"[\s\-]+", s.lower().strip()) if w and w != "and"]
+    if not words or len(words) > 8:
+        return None
+    total = current = 0
+    for w in words:
+        if w in _SMALL:
+            current += _SMALL[w]
+        elif w in _TENS:
+            current += _TENS[w]
+        elif w == "hundred":
+            current = max(current, 1) * 100
+        elif w in _SCALES:
+            total += max(current, 1) * _SCALES[w]
+            current = 0
+        else:
+            return None
+    return total + current
+
+
+# ------------------------------------------------------------------ numbers
+
+_NUM = r"(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?:\u2009\d{3})+|\d+)(?:\.\d+)?|\.\d+"
+_NUMBER_HEAD = re.compile(
+    rf"""(?P<sign>[+-])?\s*
+    (?:
+        \\frac\s*\{{\s*(?P<fn>[+-]?(?:{_NUM}))\s*\}}\s*\{{\s*(?P<fd>[+-]?(?:{_NUM}))\s*\}}
+      | (?P<n>{_NUM})
+        (?:\s*/\s*(?P<d>{_NUM}))?
+        (?:[eE](?P<e>[+-]?\d{{1,3}})(?![\d.])
+          | \s*[×x*]\s*10\s*\^\s*\{{?\s*(?P<e2>[+-]?\d{{1,3}})\s*\}}?)?
+    )""",
+    re.X,
+)
+_LAST_EQ = re.compile(r"=|≈")
+_SEVERAL = re.compile(r"\b(?:or|and)\b|[,;]", re.I)
+_PREFIX = re.compile(r"^(?:(?:(?:approximately|approx|about|around|roughly|nearly|almost|is)\b\.?|[≈~=])\s*)+", re.I)
+_CURRENCY = re.compile(r"^(?:\$|€|£|¥|₹|usd\s|rs\.?\s?)", re.I)
+_PERCENT = re.compile(r"^(?:%|percent|per\s?cent)\.?$", re.I)
+_DEGREES = re.compile(r"^(?:°|degrees?|deg)\.?$", re.I)
+# A unit tail: words and symbols, no digits except a power (cm^2, m²), at most three words.
+_UNIT_TAIL = re.compile(r"^(?:[^\W\d_]|°)(?:[^\W\d_]|[°'\"/.])*(?:\^\{?[23]\}?|[²³])?"
+                        r"(?:\s*/\s*[^\W\d_]+(?:\^\{?[23]\}?|[²³])?)?(?:\s+[^\W\d_](?:[^\W\d_]|['/.])*){0,2}$")
+
+
+class ParsedNumber(NamedTuple):
+    value: float
+    percent: bool  # written with a percent sign or the word "percent"
+    unit: str  # the unit words after the number, normalised ('' when none)
+
+
+def _to_float(text: str) -> float:
+    return float(text.replace(",", "").replace("\u2009", ""))
+
+
+@lru_cache(maxsize=16384)
+def parse_number(answer: str) -> ParsedNumber | None:
+    """The one number an answer states, or None. Never raises, never calls sympy."""
+    if not answer or len(answer) > MAX_NUMBER_CHARS:
+        return None
+    s = unwrap(fold(answer))
+    if "=" in s or "≈" in s:  # "x = 5", "AB = 5 cm", "2 + 3 = 5": the value after the last '='
+        if _SEVERAL.search(s):  # "x = 5 or x = -5"
+            return None
+        s = _LAST_EQ.split(s)[-1]
+    s = _PREFIX.sub("", s.strip())
+    s = _CURRENCY.sub("", s).strip()
+    if not s:
+        return None
+    m = _NUMBER_HEAD.match(s)
+    if m is None:
+        value = words_to_number(s)
+        return None if value is None else ParsedNumber(float(value), False, "")
+    try:
+        if m.group("fn") is not None:
+            value = _to_float(m.group("fn")) / _to_float(m.group("fd"))
+        else:
+            value = _to_float(m.group("n"))
+            if m.group("d") is not None:
+                value /= _to_float(m.group("d"))
+            exp = m.group("e") or m.group("e2")
+            if exp is not None:
+                value *= 10.0 ** int(exp)
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return None
+    if m.group("sign") == "-":
+        value = -value
+    return _with_tail(value, s[m.end():].strip())
+
+
+def _with_tail(value: float, tail: str) -> ParsedNumber | None:
+    tail = tail.rstrip(".")
+    if not tail:
+        return ParsedNumber(value, False, "")
+    first = tail.split(None, 1)[0].lower().rstrip(".,")
+    if first in _SCALES:  # "5 million", "1.2 thousand apples"
+        value *= _SCALES[first]
+        tail = tail.split(None, 1)[1] if " " in tail else ""
+        if not tail:
+            return ParsedNumber(value, False, "")
+    if _PERCENT.match(tail):
+        return ParsedNumber(value, True, "")
+    if _DEGREES.match(tail):
+        return ParsedNumber(value, False, "°")
+    if _UNIT_TAIL.match(tail):
+        return ParsedNumber(value, False, norm_unit(tail))
+    return None
+
+
+def norm_unit(unit: str) -> str:
+    u = unwrap(fold(unit)).replace("²", "^2").replace("³", "^3")
+    u = re.sub(r"[{}\s]", "", u)
+    return "°" if u.lower() in ("°", "degree", "degrees", "deg") else u
+
+
+# Units that, written after a number, contradict a different expected unit (5 m is not 5 cm).
+KNOWN_UNITS = frozenset(
+    "mm cm dm m km in ft yd mi inch inches foot feet yard yards mile miles meter meters metre metres "
+    "millimeter millimeters centimeter centimeters kilometer kilometers mg g kg t lb lbs oz gram grams "
+    "kilogram kilograms pound pounds ms s sec secs second seconds min mins minute minutes h hr hrs hour hours "
+    "day days week weeks month months year years ml mL l L liter liters litre litres ° "
+    "mm^2 cm^2 m^2 km^2 in^2 ft^2 mm^3 cm^3 m^3 km/h m/s mph".split())
+
+
+def unit_conflict(said: str, expected: str | None) -> bool:
+    """True when the answer names a known unit different from the record's unit."""
+    if not said or not expected:
+        return False
+    exp = norm_unit(expected)
+    if said == exp or said.lower() == exp.lower():
+        return False
+    return said in KNOWN_UNITS and exp in KNOWN_UNITS
+
+
+def round_half_up(value: float, digits: int) -> Decimal | None:
+    """Decimal rounding of the shortest repr (1.15 -> 1.2, 1.25 -> 1.3), unlike binary round()."""
+    try:
+        return Decimal(repr(value)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    except (InvalidOperation, ValueError, OverflowError):
+        return None
+
+
+def decimals_of(text: str) -> int:
+    """Digits after the decimal point of a plain number string ('1.25' -> 2, '3' -> 0)."""
+    m = re.search(r"\.(\d+)", text)
+    return len(m.group(1)) if m else 0
+
+
+def format_number(value: float) -> str:
+    return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+
+
+# ------------------------------------------------------------------ text
+
+# Punctuation that carries no meaning in an answer; '.', ',' and ':' survive between digits (3.5, 1,000,
+# 2:30), a hyphen between letters is a space (quarter-past); operators (+ - * / ^ = < >) are kept, so
+# "x+1" and "x-1" stay different, and the spaces around them go ("x^2 + 1" is "x^2+1").
+_DROP = re.compile(r"[;!?\"'\u201c\u201d\u2018\u2019()\[\]{}$\\`_#~|]|(?<!\d)[.,:]|[.,:](?!\d)"
+                   r"|(?<=[^\W\d_])-(?=[^\W\d_])")
+_OPS = re.compile(r"\s*([+\-*/^=<>×÷±])\s*")
+_ARTICLES = frozenset(("a", "an", "the"))
+_HYPHENATED = re.compile(r"\b(" + "|".join(_TENS) + r")-(" + "|".join(list(_SMALL)[1:10]) + r")\b")
+
+
+@lru_cache(maxsize=16384)
+def norm_text(s: str) -> str:
+    """Canonical text: no wrappers, case, articles or punctuation; number words as digits."""
+    s = unwrap(fold(s)).casefold()
+    if "\\" in s:
+        s = re.sub(r"\\([a-z]+)", r" \1 ", s)
+    if "-" in s:
+        s = _HYPHENATED.sub(lambda m: str(_TENS[m.group(1)] + _SMALL[m.group(2)]), s)
+    s = _OPS.sub(r"\1", _DROP.sub(" ", s))
+    out = []
+    for tok in s.split():
+        if tok in _ARTICLES:
+            continue
+        out.append(str(WORD_NUMBERS[tok]) if tok in WORD_NUMBERS else tok)
+    return " ".join(out)
+
+
+# ------------------------------------------------------------------ lists
+
+_AND = re.compile(r",?\s+and\s+", re.I)
+_BRACKETS = (("[", "]"), ("(", ")"), ("\\{", "\\}"), ("{", "}"), ("<", ">"), ("\\langle", "\\rangle"))
+
+
+def split_list(answer: str) -> list[str] | None:
+    """'[1, 2, 3]', '(1,2,3)', '1, 2 and 3' -> ['1', '2', '3']; None when empty."""
+    s = unwrap(fold(answer))
+    for left, right in _BRACKETS:
+        if s.startswith(left) and s.endswith(right):
+            s = s[len(left):-len(right)].strip()
+            break
+    if not s:
+        return None
+    sep = ";" if ";" in s and "," not in s else ","
+    parts = [p.strip() for p in _AND.sub(sep, s).split(sep)]
+    parts = [unwrap(p.strip("'\"")) for p in parts]
+    return parts if all(parts) else None
