@@ -221,7 +221,7 @@ def _question_messages(question: str, n_images: int, where: dict, name: str) -> 
     content: list[dict[str, Any]] = []
     if markers == 0:
         content = [{"type": "image"} for _ in range(n_images)]
-        content.append({"type": "text", "text": question.strip()})
+        content.append({"type": "text", "text": question})  # as the model saw it when sampling
     elif markers == n_images:
         for i, piece in enumerate(pieces):
             # MMPR writes "<image>\n<question>": the newline belongs to the marker, not the question.
