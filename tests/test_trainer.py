@@ -166,3 +166,16 @@ def test_freeze_vision_tower_and_tr_dpo_sync(tiny_model, tmp_path):
     logs = step_logs(trainer.state.log_history)
     assert logs[1]["rewards/margins"] == pytest.approx(0.0, abs=1e-7)
     assert logs[1]["loss/pref"] == pytest.approx(LN2, rel=1e-6)
+
+
+def test_skipped_prompts_are_counted_and_training_goes_on(tiny_model, tmp_path):
+    data = write_pairs(tmp_path / "d", n=4)
+    model, processor = tiny_model("llava")
+    pairs = load_pairs(data)
+    prompt_len = int(PairCollator(processor)(pairs.pairs[:1])["prompt_inputs"]["attention_mask"].sum())
+    # No room for any answer: every pair is skipped and counted; the step still runs (zero loss).
+    trainer = MPOTrainer(model, train_args(tmp_path / "o", max_steps=2, max_length=prompt_len, on_error="skip"),
+                         train_dataset=PairDataset(pairs), processing_class=processor)
+    trainer.train()
+    assert trainer.data_collator.stats["skipped_prompt_too_long"] == 4
+    assert [h["loss"] for h in step_logs(trainer.state.log_history)] == [0.0, 0.0]
