@@ -67,6 +67,9 @@ class MPOTrainer(Trainer):
         super().__init__(model=model, args=args, data_collator=data_collator, train_dataset=train_dataset,
                          eval_dataset=eval_dataset, processing_class=processing_class, callbacks=callbacks,
                          **kwargs)
+        # The model never sees num_items_in_batch (compute_loss is ours), so the Trainer must divide
+        # each micro-batch loss by the accumulation steps; older 5.x releases decide that from this flag.
+        self.model_accepts_loss_kwargs = False
         if ref_mode == "copy":
             if self.is_deepspeed_enabled or self.is_fsdp_enabled:
                 raise NotImplementedError("a separate reference copy under DeepSpeed/FSDP is not supported yet; "
