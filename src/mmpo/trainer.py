@@ -149,8 +149,12 @@ class MPOTrainer(Trainer):
         return (loss, policy) if return_outputs else loss
 
     def _mean(self, x: torch.Tensor) -> float:
-        """Mean over all ranks' values (per pair, or one scalar per rank)."""
-        return self.accelerator.gather_for_metrics(x.reshape(-1)).float().mean().item()
+        """Mean over all ranks' values (per pair, or one scalar per rank).
+
+        Plain gather, as TRL: gather_for_metrics would trim a last batch by sample count, which
+        is wrong for the one-per-rank scalars.
+        """
+        return self.accelerator.gather(x.reshape(-1)).float().mean().item()
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         # Pairs have no labels, so the Trainer would skip the loss: always compute it.
