@@ -22,6 +22,7 @@ Architectures outside `SHARED_PREFIX_TYPES` use `generate(num_return_sequences=N
 
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -77,18 +78,21 @@ def _filter_logits(logits, temperature: float, top_k: int):
     return logits
 
 
-def _next_tokens(logits, temperature: float, top_k: int, gens: list, owner) -> Any:
-    """One token per active row: argmax when temperature == 0, else a draw from each row's prompt generator."""
+def _next_tokens(logits, temperature: float, top_k: int, gens: list, counts: list[int]) -> Any:
+    """One token per active row: argmax when temperature == 0, else a draw from the generator of the
+    row's prompt. Rows are grouped by prompt, in order; `counts[p]` rows belong to prompt p."""
     import torch
 
     if temperature == 0:
         return logits.argmax(dim=-1)
     probs = torch.softmax(_filter_logits(logits.float(), temperature, top_k), dim=-1)
-    out = torch.empty(probs.shape[0], dtype=torch.long)
-    for p in owner.unique().tolist():
-        rows = (owner == p).nonzero(as_tuple=True)[0]
-        out[rows] = torch.multinomial(probs[rows], 1, generator=gens[p]).squeeze(1)
-    return out
+    parts = [torch.multinomial(chunk, 1, generator=gens[p]).squeeze(1)
+             for p, chunk in zip(_nonzero(counts), probs.split([c for c in counts if c]))]
+    return torch.cat(parts)
+
+
+def _nonzero(counts: list[int]) -> list[int]:
+    return [p for p, c in enumerate(counts) if c]
 
 
 def draw_samples(model: Any, processor: Any, texts: list[str], images: list[Any] | None, *, n: int,
@@ -118,70 +122,81 @@ def _draw_shared(model, processor, texts, images, *, n, seeds, temperature, top_
     import torch
     from transformers import DynamicCache
 
-    enc = encode(processor, texts, images)
-    stop = torch.tensor(sorted(eos_ids(model, processor)))
+    device = model.device
+    enc = {k: v.to(device) if hasattr(v, "to") else v for k, v in encode(processor, texts, images).items()}
+    stop = torch.tensor(sorted(eos_ids(model, processor)), device=device)
     ids, mask = enc["input_ids"], enc["attention_mask"].long()
     mrope = model.config.model_type in _MROPE_TYPES
-    b = ids.shape[0]
+    b, width = ids.shape
     if mrope:
         mm = enc.get("mm_token_type_ids")
         if mm is None:
             mm = torch.zeros_like(ids)
         pos, delta = model.model.get_rope_index(ids, image_grid_thw=enc.get("image_grid_thw"),
                                                 attention_mask=mask, mm_token_type_ids=mm)
-        delta = delta.view(b)
+        delta = delta.view(b).to(device)
     else:
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        delta = torch.zeros(b, dtype=torch.long)
+        delta = torch.zeros(b, dtype=torch.long, device=device)
     extra = {k: v for k, v in enc.items() if k not in ("input_ids", "attention_mask")}
     cache = DynamicCache(config=model.config.get_text_config())
+    # transformers 5.24 names the cache argument `cache`; earlier 5.x releases `past_key_values`.
+    ckw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    rows_total = b * n
+    # Bookkeeping stays in tensors (one host sync per step, for the early exit).
+    buf = torch.zeros(rows_total, max_new_tokens, dtype=torch.long, device=device)
+    ended_at = torch.full((rows_total,), -1, dtype=torch.long, device=device)
+    logps: list[tuple[Any, Any]] = []
     with torch.inference_mode():
-        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True,
-                    logits_to_keep=1, **extra)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
+                    **{ckw: cache}, **extra)
         # The one shared prefill, now repeated for the n samples of each prompt (row r -> prompt r // n).
         cache.batch_repeat_interleave(n)
         logits = out.logits[:, -1].repeat_interleave(n, dim=0)
-        mask = mask.repeat_interleave(n, dim=0)
-        n_real = mask.sum(-1)  # real tokens so far = the next token's text position
+        full_mask = torch.cat([mask.repeat_interleave(n, dim=0),
+                               torch.ones(rows_total, max_new_tokens, dtype=mask.dtype, device=device)], dim=1)
+        n_real = full_mask[:, :width].sum(-1)  # real tokens so far = the next token's text position
         delta = delta.repeat_interleave(n, dim=0)
-        rows = torch.arange(b * n)
-        gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        tokens: list[list[int]] = [[] for _ in range(b * n)]
-        probs: list[list[Any]] = [[] for _ in range(b * n)]
-        done = [False] * (b * n)
+        rows = torch.arange(rows_total, device=device)
+        gens = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+        counts = [n] * b
+        steps = 0
         for step in range(max_new_tokens):
             if return_logprobs:
-                p = torch.log_softmax(logits.float(), dim=-1)
-                for i, r in enumerate(rows.tolist()):
-                    probs[r].append(p[i])
-            nxt = _next_tokens(logits, temperature, top_k, gens, rows // n)
+                logps.append((rows, torch.log_softmax(logits.float(), dim=-1)))
+            nxt = _next_tokens(logits, temperature, top_k, gens, counts)
+            buf[rows, step] = nxt
             ended = torch.isin(nxt, stop)
-            for i, r in enumerate(rows.tolist()):
-                if ended[i]:
-                    done[r] = True
-                else:
-                    tokens[r].append(int(nxt[i]))
+            ended_at[rows[ended]] = step
+            steps = step + 1
             keep = (~ended).nonzero(as_tuple=True)[0]
-            if keep.numel() == 0 or step == max_new_tokens - 1:
+            n_keep = keep.numel()
+            if n_keep == 0 or steps == max_new_tokens:
                 break
-            if keep.numel() < rows.numel():
+            if n_keep < rows.numel():
                 # Finished rows leave the batch: the rest decode with less work.
                 cache.batch_select_indices(keep)
-                rows, nxt, mask, n_real, delta = rows[keep], nxt[keep], mask[keep], n_real[keep], delta[keep]
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+                rows, nxt, full_mask, n_real, delta = (rows[keep], nxt[keep], full_mask[keep], n_real[keep],
+                                                       delta[keep])
+                counts = torch.bincount(rows // n, minlength=b).tolist()
             step_pos = (n_real + delta).view(-1, 1)
             if mrope:
                 step_pos = step_pos.unsqueeze(0).expand(3, -1, -1)
-            out = model(input_ids=nxt.view(-1, 1), attention_mask=mask, position_ids=step_pos, cache=cache,
-                        use_cache=True, logits_to_keep=1)
+            out = model(input_ids=nxt.view(-1, 1), attention_mask=full_mask[:, : width + steps],
+                        position_ids=step_pos, use_cache=True, logits_to_keep=1, **{ckw: cache})
             logits = out.logits[:, -1]
             n_real = n_real + 1
+    ended_at, buf = ended_at.tolist(), buf.cpu()
     result = []
     for i in range(b):
         group = []
         for r in range(i * n, (i + 1) * n):
-            group.append(Completion(tokens[r], truncated=not done[r],
-                                    logprobs=torch.stack(probs[r]) if return_logprobs else None))
+            length = ended_at[r] if ended_at[r] >= 0 else steps
+            lp = None
+            if return_logprobs:
+                lp = torch.stack([x[(rw == r).nonzero(as_tuple=True)[0][0]].cpu() for rw, x in logps
+                                  if bool((rw == r).any())])
+            group.append(Completion(buf[r, :length].tolist(), truncated=ended_at[r] < 0, logprobs=lp))
         result.append(group)
     return result
 
@@ -194,6 +209,7 @@ def _draw_plain(model, processor, texts, images, *, n, seeds, temperature, top_k
     result = []
     for i, text in enumerate(texts):
         enc = encode(processor, [text], None if images is None else [images[i]])
+        enc = {k: v.to(model.device) if hasattr(v, "to") else v for k, v in enc.items()}
         width = enc["input_ids"].shape[1]
         sampling = {"do_sample": True, "temperature": temperature, "top_k": top_k} if temperature > 0 else {
             "do_sample": False}
