@@ -135,3 +135,48 @@ def test_options_and_seeds():
         SampleOptions(model="m", data="d", n=0, out="o")
     assert prompt_seed(0, "a") == prompt_seed(0, "a") != prompt_seed(0, "b") != prompt_seed(1, "a")
     assert 0 <= prompt_seed(5, "x") < 2**63
+
+
+def test_end_to_end_sample_pairs_train(tmp_path, tiny_model_dir, bench, monkeypatch):
+    """sample -> pairs -> 2 training steps. A random tiny model never writes "Final answer:", so
+    the verdicts are stood in by a fixed rule on the text (the plumbing is under test, not the
+    checker, which has its own tests); the DropoutNTP side is real."""
+    import hashlib
+
+    import torch
+
+    import mmpo.answers
+    from mmpo.answers import Verdict
+    from mmpo.cli import main
+
+    def fake_check(response, record, **kw):
+        h = hashlib.sha256(response.encode()).digest()[0] % 3
+        return Verdict(extracted=None if h == 2 else f"v{h}", verdict=("correct", "incorrect", "format_failure")[h])
+
+    monkeypatch.setattr(mmpo.answers, "check_answer", fake_check)
+    data, plain = bench
+    model_dir = tiny_model_dir("llava")
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    run_sampling(_opts(model_dir, data, a, n=4, limit=6))
+    run_sampling(_opts(model_dir, plain, b, n=2, dropout_ntp=True))
+    stats = build_pairs([a, b], tmp_path / "pairs", max_pairs_per_prompt=2)
+    assert stats["pairs"]["correctness"] > 0 and stats["pairs"]["format"] > 0 and stats["pairs"]["dropout_ntp"] > 0
+    meta_path = tmp_path / "pairs" / "meta.json"
+    assert set(json.loads(meta_path.read_text())) == {
+        "test_pairs_vqa_correctness_rules", "test_pairs_vqa_format_rules", "open_sr0.5_wo_image"}
+    _check_trainer_reads(meta_path, stats["pairs"]["total"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        from pathlib import Path
+
+        recipe = Path(__file__).resolve().parents[1] / "recipes" / "tiny_cpu.yaml"
+        rc = main(["train", "--config", str(recipe), "--model_name_or_path", str(model_dir),
+                   "--train_data", str(meta_path), "--output_dir", str(tmp_path / "run"), "--max_steps", "2",
+                   "--per_device_train_batch_size", "2", "--logging_steps", "1", "--disable_tqdm", "true"])
+    finally:
+        torch.set_num_threads(threads)
+    assert rc == 0
+    state = json.loads((tmp_path / "run" / "trainer_state.json").read_text())
+    losses = [h["loss"] for h in state["log_history"] if "loss" in h]
+    assert len(losses) == 2 and all(x == x and x > 0 for x in losses)
