@@ -24,12 +24,13 @@ def _pairs(image_file):
     return [parse_pair(r, image_root=image_file.parent, source="p", line=i) for i, r in enumerate(rows, 1)]
 
 
+@pytest.mark.parametrize("mechanism", ["shared_prefix", "plain"])
 @pytest.mark.parametrize("arch", ["llava", "qwen2_vl"])
-def test_plain_forward_matches_single_sequences(arch, tiny_model, tiny_image_file):
+def test_forward_matches_single_sequences(arch, mechanism, tiny_model, tiny_image_file):
     model, processor = tiny_model(arch)
     collate = PairCollator(processor)
     pairs = _pairs(tiny_image_file)
-    out = preference_logps(model, collate(pairs))
+    out = preference_logps(model, collate(pairs), mechanism=mechanism)
     for i, pair in enumerate(pairs):
         one = collate([pair])
         prompt = one["prompt_inputs"]

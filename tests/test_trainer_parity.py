@@ -45,13 +45,14 @@ def _trl_dataset(path):
     })
 
 
+@pytest.mark.parametrize("forward", ["shared_prefix", "plain"])
 @pytest.mark.parametrize("arch", ["llava", "qwen2_vl"])
-def test_mpo_matches_trl_dpo_with_mpo_loss_list(arch, tiny_model, tmp_path):
+def test_mpo_matches_trl_dpo_with_mpo_loss_list(arch, forward, tiny_model, tmp_path):
     data = write_pairs(tmp_path / "d", n=12)
 
     model, processor = tiny_model(arch)
     ours = MPOTrainer(model, train_args(tmp_path / "mmpo", bco_delta="none", sft_normalization="micro_batch",
-                                        **COMMON),
+                                        preference_forward=forward, **COMMON),
                       train_dataset=PairDataset(load_pairs(data)), processing_class=processor)
     ours.train()
 

@@ -53,6 +53,9 @@ class MPOConfig(TrainingArguments):
                                        default=True)
     on_error: str = _help("bad pairs and over-long prompts: raise (stop, naming file and line) or skip "
                           "(count them)", default="raise")
+    preference_forward: str = _help("shared_prefix (each prompt and image once per pair; falls back to plain "
+                                    "where unsupported) or plain (two full sequences, as every peer)",
+                                    default="shared_prefix")
     # ---- reference model
     ref_model: str = _help("reference: copy (frozen copy of the start model), adapter_disabled (LoRA base), "
                            "auto (adapter_disabled with LoRA, else copy); precomputed is reserved",
@@ -108,6 +111,8 @@ class MPOConfig(TrainingArguments):
             bad("bco_delta", f"must be one of {RewardShift.MODES}, got {self.bco_delta!r}")
         if self.sft_normalization not in ("global", "micro_batch"):
             bad("sft_normalization", f"must be global or micro_batch, got {self.sft_normalization!r}")
+        if self.preference_forward not in ("shared_prefix", "plain"):
+            bad("preference_forward", f"must be shared_prefix or plain, got {self.preference_forward!r}")
         if not 0.0 <= self.label_smoothing < 0.5:
             bad("label_smoothing", f"must be in [0, 0.5), got {self.label_smoothing}")
         if self.max_length is not None and self.max_length < 2:

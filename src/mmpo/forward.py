@@ -3,15 +3,23 @@
     out = preference_logps(model, batch)     # batch from mmpo.pair_data.PairCollator
     out["chosen_logps"], out["rejected_logps"], out["chosen_tokens"], out["rejected_tokens"]   # (B,)
 
-This is the plain two-sequence forward every peer uses: 2B rows `[prompt | chosen]` and
-`[prompt | rejected]` (right padded, so default positions are right), one model call, log-probs
-read only at completion positions. The shared-prefix forward (DESIGN.md §4) replaces the body
-of `preference_logps`; the batch keys match its arguments.
+`mechanism="shared_prefix"` (the default) runs each prompt and image once per pair
+(`mmpo.fast_forward`, DESIGN.md §4), which itself falls back to the plain forward, with one log
+line, where it does not apply. `mechanism="plain"` forces the two-sequence forward every peer uses.
+A model wrapped for data parallelism (DDP, FSDP, DeepSpeed) must see its own forward call, so it
+gets the plain forward through the wrapper (`_wrapped_plain`), also with one log line.
 """
 
 from __future__ import annotations
 
+import logging
+
 import torch
+
+logger = logging.getLogger(__name__)
+MECHANISMS = ("shared_prefix", "plain")
+_COMPLETION_KEYS = ("prompt_inputs", "chosen_ids", "chosen_mask", "rejected_ids", "rejected_mask")
+_warned: set[str] = set()
 
 # Processor outputs that have one value per prompt token; everything else is per image.
 _PER_TOKEN_KEYS = ("attention_mask", "token_type_ids", "mm_token_type_ids")
@@ -53,11 +61,32 @@ def _rows(batch: dict) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor, 
     return inputs, read_row, read_col, target, slot
 
 
-def preference_logps(model: torch.nn.Module, batch: dict) -> dict:
+def _is_wrapped(model: torch.nn.Module) -> bool:
+    """True for data-parallel wrappers (DDP, FSDP, DeepSpeed), whose forward hooks sync gradients."""
+    return hasattr(model, "module") and isinstance(model.module, torch.nn.Module)
+
+
+def preference_logps(model: torch.nn.Module, batch: dict, *, mechanism: str = "shared_prefix") -> dict:
     """Summed log-probs (fp32) and token counts of chosen and rejected completions, each (B,).
 
     The SFT term's NLL is `-chosen_logps.sum()` over `chosen_tokens.sum()` tokens.
     """
+    if mechanism not in MECHANISMS:
+        raise ValueError(f"mechanism must be one of {MECHANISMS}, got {mechanism!r}")
+    if _is_wrapped(model):
+        if mechanism == "shared_prefix" and "wrapped" not in _warned:
+            _warned.add("wrapped")
+            logger.warning("mmpo: plain two-sequence preference forward: the model is wrapped for data "
+                           "parallelism (%s)", type(model).__name__)
+        return _wrapped_plain(model, batch)
+    from mmpo.fast_forward import plain_logps, shared_prefix_logps
+
+    fn = shared_prefix_logps if mechanism == "shared_prefix" else plain_logps
+    return fn(model, **{k: batch[k] for k in _COMPLETION_KEYS})
+
+
+def _wrapped_plain(model: torch.nn.Module, batch: dict) -> dict:
+    """The plain forward through the model's own call (so a DDP wrapper sees it)."""
     inputs, read_row, read_col, target, slot = _rows(batch)
     logits = model(**inputs, use_cache=False).logits
     picked = logits[read_row, read_col].float()  # only completion positions go through log-softmax

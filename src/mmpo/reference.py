@@ -38,14 +38,14 @@ class Reference:
         self.model = model
 
     @torch.no_grad()
-    def logps(self, policy: torch.nn.Module, batch: dict) -> dict | None:
+    def logps(self, policy: torch.nn.Module, batch: dict, *, mechanism: str = "shared_prefix") -> dict | None:
         if self.mode == "none":
             return None
         if self.mode == "copy":
-            return preference_logps(self.model, batch)
+            return preference_logps(self.model, batch, mechanism=mechanism)
         inner = getattr(policy, "module", policy)  # not through DDP: no gradient sync for a no_grad pass
         with _adapter_off(inner):
-            return preference_logps(inner, batch)
+            return preference_logps(inner, batch, mechanism=mechanism)
 
     @torch.no_grad()
     def sync_(self, policy: torch.nn.Module, alpha: float) -> None:

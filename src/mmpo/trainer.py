@@ -113,8 +113,9 @@ class MPOTrainer(Trainer):
             loss = sum(p.sum() * 0.0 for p in model.parameters() if p.requires_grad)
             return (loss, {}) if return_outputs else loss
         args = self.args
-        policy = preference_logps(model, inputs)
-        ref = self.reference.logps(model, inputs)
+        mech = args.preference_forward
+        policy = preference_logps(model, inputs, mechanism=mech)
+        ref = self.reference.logps(model, inputs, mechanism=mech)
         pc, pr = policy["chosen_logps"], policy["rejected_logps"]
         rc = ref["chosen_logps"] if ref is not None else torch.zeros_like(pc)
         rr = ref["rejected_logps"] if ref is not None else torch.zeros_like(pr)
