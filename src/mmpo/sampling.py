@@ -167,13 +167,14 @@ def _draw_shared(model, processor, texts, images, *, n, seeds, temperature, top_
             nxt = _next_tokens(logits, temperature, top_k, gens, counts)
             buf[rows, step] = nxt
             ended = torch.isin(nxt, stop)
-            ended_at[rows[ended]] = step
+            ended_at[rows] = torch.where(ended, step, ended_at[rows])
             steps = step + 1
-            keep = (~ended).nonzero(as_tuple=True)[0]
-            n_keep = keep.numel()
-            if n_keep == 0 or steps == max_new_tokens:
+            if steps == max_new_tokens:
                 break
-            if n_keep < rows.numel():
+            if bool(ended.any()):  # the one host sync per step
+                keep = (~ended).nonzero(as_tuple=True)[0]
+                if keep.numel() == 0:
+                    break
                 # Finished rows leave the batch: the rest decode with less work.
                 cache.batch_select_indices(keep)
                 rows, nxt, full_mask, n_real, delta = (rows[keep], nxt[keep], full_mask[keep], n_real[keep],
