@@ -374,3 +374,12 @@ def test_render_function_survives_drawing():
     rec = synth.generate_records(1, 0, ["digits"])[0]
     img = synth.render(rec)
     assert callable(synth.render) and img.size == (64, 64)
+
+
+@pytest.mark.parametrize("size", [32, 64, 96, 128])
+def test_every_family_at_every_image_size(size):
+    import mmpo.synth as synth
+
+    for fam in synth.FAMILIES:
+        for rec, img in synth.generate(12, 0, [fam], image_size=size):
+            assert img.size == (size, size) and rec["answer"] not in (None, "")

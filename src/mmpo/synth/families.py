@@ -105,7 +105,8 @@ def _bar_read(bars) -> str:
 
 
 def _bar_counts(size: int, max_objects: int | None) -> list[int]:
-    hi = min(_grid(size), max_objects or _grid(size))
+    # Distinct colours and (for "tallest") distinct heights bound the bar count on large images.
+    hi = min(_grid(size), max_objects or _grid(size), len(COLORS), BAR_MAX)
     return list(range(2, max(hi, 2) + 1))
 
 
