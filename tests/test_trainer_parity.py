@@ -1,6 +1,7 @@
 """Parity with TRL's DPOTrainer running MPO's loss list (TRL is a test dependency only).
 
-With bco_delta none and sft_normalization micro_batch, mmpo computes what TRL 1.16 computes:
+With bco_delta none, sft_normalization micro_batch and train_sampling_strategy random (TRL's batch
+order; mmpo groups by length by default), mmpo computes what TRL 1.16 computes:
 the same per-step loss, rewards and margins for 5 optimizer steps on the same tiny model, data
 and seed (fp32, CPU).
 """
@@ -51,8 +52,10 @@ def test_mpo_matches_trl_dpo_with_mpo_loss_list(arch, forward, tiny_model, tmp_p
     data = write_pairs(tmp_path / "d", n=12)
 
     model, processor = tiny_model(arch)
+    # train_sampling_strategy random: TRL draws batches with Trainer's seeded random sampler, and
+    # mmpo's default length grouping would put other pairs together.
     ours = MPOTrainer(model, train_args(tmp_path / "mmpo", bco_delta="none", sft_normalization="micro_batch",
-                                        preference_forward=forward, **COMMON),
+                                        preference_forward=forward, train_sampling_strategy="random", **COMMON),
                       train_dataset=PairDataset(load_pairs(data)), processing_class=processor)
     ours.train()
 

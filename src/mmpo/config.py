@@ -58,8 +58,12 @@ class MPOConfig(TrainingArguments):
                                     default="shared_prefix")
     # ---- reference model
     ref_model: str = _help("reference: copy (frozen copy of the start model), adapter_disabled (LoRA base), "
-                           "auto (adapter_disabled with LoRA, else copy); precomputed is reserved",
-                           default="auto")
+                           "precomputed (one pass before training caches every pair's reference log-probs "
+                           "on disk; training holds no reference model), auto (adapter_disabled with LoRA, "
+                           "else copy)", default="auto")
+    ref_cache_dir: str | None = _help("folder of the precomputed reference log-probs (default "
+                                      "<output_dir>/ref_logps); a cache built for another model, data or "
+                                      "tokenization is rebuilt", default=None)
     ref_sync_steps: int = _help("TR-DPO: every N optimizer steps mix the policy into the reference "
                                 "(0 = frozen, as the paper)", default=0)
     ref_sync_alpha: float = _help("TR-DPO mixing weight of the policy, in (0, 1]", default=0.6)
@@ -78,6 +82,10 @@ class MPOConfig(TrainingArguments):
                                              default="none")
     remove_unused_columns: bool = _help("kept False: pairs are not model-signature columns", default=False)
     logging_steps: float = _help("log every N optimizer steps", default=10)
+    train_sampling_strategy: str = field(default="group_by_length", metadata={
+        "help": "group_by_length (default: each optimizer step's pairs have similar prompt + chosen + rejected "
+                "text length, steps in seeded random order, so little compute goes to padding), random, "
+                "sequential", "choices": ["group_by_length", "random", "sequential"]})
 
     def __post_init__(self):
         self._validate_mpo()
@@ -121,8 +129,9 @@ class MPOConfig(TrainingArguments):
             bad("on_error", f"must be raise or skip, got {self.on_error!r}")
         if self.ref_model not in REF_MODES:
             bad("ref_model", f"must be one of {REF_MODES}, got {self.ref_model!r}")
-        if self.ref_model == "precomputed":
-            bad("ref_model", "precomputed reference log-probs are not implemented yet; use copy or adapter_disabled")
+        if self.train_sampling_strategy not in ("group_by_length", "random", "sequential"):
+            bad("train_sampling_strategy", f"must be group_by_length, random or sequential, got "
+                                           f"{self.train_sampling_strategy!r}")
         if self.ref_model == "adapter_disabled" and not self.use_lora:
             bad("ref_model", "adapter_disabled needs use_lora: true")
         if self.ref_sync_steps < 0:
@@ -141,7 +150,7 @@ class MPOConfig(TrainingArguments):
 
     @property
     def resolved_ref_model(self) -> str:
-        """copy or adapter_disabled (what `auto` means for this run); none when no loss needs it."""
+        """copy, adapter_disabled or precomputed (`auto` resolved for this run); none when no loss needs it."""
         if set(self.loss_type) <= REFERENCE_FREE:
             return "none"
         if self.ref_model == "auto":

@@ -52,6 +52,16 @@ class Pair:
 
 
 @dataclass
+class RefPair:
+    """A pair with its dataset index and, when precomputed (`mmpo.ref_cache`), its reference log-probs."""
+
+    pair: Pair
+    index: int
+    ref_chosen: float | None = None
+    ref_rejected: float | None = None
+
+
+@dataclass
 class PairSet:
     pairs: list[Pair]
     stats: Counter = field(default_factory=Counter)
@@ -357,6 +367,8 @@ class PairCollator:
     Output: `prompt_inputs` (the processor's output for the B prompts and their images, right
     padded), `chosen_ids`/`chosen_mask`, `rejected_ids`/`rejected_mask` (B, T) right padded, and
     `pad_token_id`. Pairs skipped under `on_error="skip"` are left out (counted in `stats`).
+    Items may be `RefPair`s: then `pair_index` (B,), and with precomputed values
+    `ref_chosen_logps`/`ref_rejected_logps` (B,) fp32, follow the kept pairs.
     """
 
     def __init__(self, processor: Any, *, max_length: int | None = None, truncate_completions: bool = True,
@@ -409,9 +421,11 @@ class PairCollator:
     def __call__(self, pairs: list[Pair]) -> dict[str, Any]:
         import torch
 
-        items = [it for it in (self.encode(p) for p in pairs) if it is not None]
-        if not items:
+        kept = [(p, it) for p, it in ((p, self.encode(p.pair if isinstance(p, RefPair) else p)) for p in pairs)
+                if it is not None]
+        if not kept:
             return {"num_pairs": 0}
+        items = [it for _, it in kept]
         prompt_inputs = _pad_prompts([it["enc"] for it in items], self.pad_token_id)
         out: dict[str, Any] = {"prompt_inputs": prompt_inputs}
         for name in ("chosen", "rejected"):
@@ -424,6 +438,17 @@ class PairCollator:
                 mask[i, :len(s)] = 1
             out[f"{name}_ids"], out[f"{name}_mask"] = ids, mask
         out["pad_token_id"] = self.pad_token_id
+        refs = [p for p, _ in kept if isinstance(p, RefPair)]
+        if refs:
+            out["pair_index"] = torch.tensor([p.index for p in refs], dtype=torch.long)
+            if refs[0].ref_chosen is not None:
+                values = torch.tensor([[p.ref_chosen, p.ref_rejected] for p in refs], dtype=torch.float32)
+                bad = [p.index for p, ok in zip(refs, torch.isfinite(values).all(1).tolist()) if not ok]
+                if bad:
+                    # The cache marks the pairs its own pass skipped; training must skip the same ones.
+                    raise MMPOError(f"pair(s) {bad} of the dataset have no precomputed reference log-probs "
+                                    "(skipped when the cache was built); delete the ref_logps cache and rerun")
+                out["ref_chosen_logps"], out["ref_rejected_logps"] = values[:, 0], values[:, 1]
         return out
 
 

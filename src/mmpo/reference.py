@@ -11,6 +11,7 @@ import copy
 import torch
 from transformers import TrainerCallback
 
+from mmpo.errors import MMPOError
 from mmpo.forward import preference_logps
 
 
@@ -26,11 +27,12 @@ class Reference:
     """Reference log-probs for a batch, under no_grad.
 
     mode `copy`: a separate frozen model; `adapter_disabled`: the policy (a peft model) with its
-    adapter switched off; `none`: reference-free losses only, nothing is computed.
+    adapter switched off; `precomputed`: no model, the values come with the batch
+    (`mmpo.ref_cache`); `none`: reference-free losses only, nothing is computed.
     """
 
     def __init__(self, mode: str, model: torch.nn.Module | None = None):
-        if mode not in ("copy", "adapter_disabled", "none"):
+        if mode not in ("copy", "adapter_disabled", "precomputed", "none"):
             raise ValueError(f"unknown reference mode {mode!r}")
         if mode == "copy" and model is None:
             raise ValueError("reference mode copy needs the reference model")
@@ -41,6 +43,11 @@ class Reference:
     def logps(self, policy: torch.nn.Module, batch: dict, *, mechanism: str = "shared_prefix") -> dict | None:
         if self.mode == "none":
             return None
+        if self.mode == "precomputed":
+            if "ref_chosen_logps" not in batch:
+                raise MMPOError("ref_model is precomputed but this batch has no reference log-probs: its dataset "
+                                "was not given to MPOTrainer (train_dataset / eval_dataset) before training")
+            return {"chosen_logps": batch["ref_chosen_logps"], "rejected_logps": batch["ref_rejected_logps"]}
         if self.mode == "copy":
             return preference_logps(self.model, batch, mechanism=mechanism)
         inner = getattr(policy, "module", policy)  # not through DDP: no gradient sync for a no_grad pass

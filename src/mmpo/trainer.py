@@ -5,13 +5,15 @@
     trainer.train()
 
 The Trainer (with accelerate) owns the loop, distribution, mixed precision, accumulation and
-checkpoints. This class adds: the reference policy, the weighted loss terms, the BCO reward
-shift (kept in checkpoints as `mpo_state.json`), the step-wide chosen-token count for the
-global SFT normalisation, and TRL-named metrics averaged over each logging window.
+checkpoints. This class adds: the reference policy (or its log-probs precomputed before training,
+`mmpo.ref_cache`), the weighted loss terms, the BCO reward shift (kept in checkpoints as
+`mpo_state.json`), the step-wide chosen-token count for the global SFT normalisation, batches
+grouped by length (`mmpo.length_groups`), and TRL-named metrics averaged over each logging window.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections import defaultdict
@@ -22,11 +24,12 @@ from transformers import PreTrainedModel, Trainer
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from mmpo.config import MPOConfig
+from mmpo.errors import InputError, MMPOError
 from mmpo.forward import preference_logps
 from mmpo.losses import TERM_NAMES, RewardShift, compute_term
 from mmpo.pair_data import PairCollator
 from mmpo.policy import add_lora, disable_dropout, freeze_vision_tower
-from mmpo.reference import Reference, SyncCallback, frozen_copy
+from mmpo.reference import Reference, SyncCallback, _adapter_off, frozen_copy
 
 STATE_FILE = "mpo_state.json"
 REFERENCE_FILE = "reference.safetensors"
@@ -43,6 +46,11 @@ class MPOTrainer(Trainer):
         if not isinstance(args, MPOConfig):
             raise TypeError(f"args must be an MPOConfig, got {type(args).__name__}")
         ref_mode = args.resolved_ref_model
+        if ref_mode == "precomputed":
+            from mmpo.ref_cache import model_digest
+
+            # Hashed before LoRA wraps the model: the reference is these weights as they are now.
+            ref_digest = model_digest(ref_model if ref_model is not None else model)
         if args.disable_dropout:
             disable_dropout(model)
         if args.use_lora:
@@ -75,11 +83,72 @@ class MPOTrainer(Trainer):
                 raise NotImplementedError("a separate reference copy under DeepSpeed/FSDP is not supported yet; "
                                           "use use_lora: true (reference = adapter disabled)")
             ref_model = self.accelerator.prepare_model(ref_model, evaluation_mode=True)
+        elif ref_mode == "precomputed":
+            self._attach_ref_logps(ref_model, ref_digest)
+            ref_model = None  # training holds no reference model
         self.reference = Reference(ref_mode, ref_model)
         self.reward_shift = RewardShift(args.bco_delta)
         self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
         if args.ref_sync_steps:
             self.add_callback(SyncCallback(self))
+
+    # ---- precomputed reference log-probs and length-grouped batches ------------------------------
+
+    def _attach_ref_logps(self, ref_model: torch.nn.Module | None, digest: str) -> None:
+        """One no-grad pass (or a cache hit) per dataset; the datasets then carry their reference values."""
+        from mmpo.ref_cache import data_digest, load_or_compute, settings_digest
+
+        if self.is_deepspeed_enabled or self.is_fsdp_enabled:
+            raise NotImplementedError("ref_model: precomputed under DeepSpeed/FSDP is not supported yet; "
+                                      "use copy (or adapter_disabled with LoRA)")
+        processor = self.processing_class or getattr(self.data_collator, "processor", None)
+        if processor is None:
+            raise MMPOError("ref_model: precomputed needs processing_class (the model's processor)")
+        if ref_model is not None:
+            source = ref_model.to(self.args.device)
+        else:
+            source = self.model  # the start model; with LoRA its base, the adapter switched off below
+        settings = settings_digest(processor, self.args)
+
+        def attach(dataset, role):
+            if dataset is None:
+                return None
+            parts = {"model": digest, "data": data_digest(dataset), "settings": settings}
+            with _adapter_off(source) if self.args.use_lora and ref_model is None else contextlib.nullcontext():
+                return load_or_compute(self, source, dataset, role, parts)
+
+        self.train_dataset = attach(self.train_dataset, "train")
+        if isinstance(self.eval_dataset, dict):
+            self.eval_dataset = {name: attach(ds, f"eval_{name}") for name, ds in self.eval_dataset.items()}
+        else:
+            self.eval_dataset = attach(self.eval_dataset, "eval")
+
+    def _pair_lengths(self, dataset) -> list[int]:
+        from mmpo.length_groups import pair_lengths
+
+        try:
+            return pair_lengths(dataset, self.processing_class or getattr(self.data_collator, "processor", None))
+        except (AttributeError, TypeError):
+            raise InputError("group_by_length needs mmpo pair datasets (PairDataset) and a processor; set "
+                             "train_sampling_strategy: random", field="train_sampling_strategy") from None
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.args.train_sampling_strategy != "group_by_length" or dataset is None or not hasattr(dataset,
+                                                                                                    "__len__"):
+            return super()._get_train_sampler(train_dataset)
+        from mmpo.length_groups import LengthGroupedSampler
+
+        # Grouped by the optimizer step's pairs, so accumulation and rank splits see the same steps.
+        step = self._train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        return LengthGroupedSampler(self._pair_lengths(dataset), step, seed)
+
+    def _get_eval_sampler(self, eval_dataset):
+        if self.args.train_sampling_strategy != "group_by_length" or not hasattr(eval_dataset, "__len__"):
+            return super()._get_eval_sampler(eval_dataset)
+        lengths = self._pair_lengths(eval_dataset)
+        return sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)  # eval order is free
 
     # ---- the loss ------------------------------------------------------------------------------
 
