@@ -1,6 +1,6 @@
 """One rank of a data-parallel MPO run, for tests/test_trainer_dist.py (run under torchrun, gloo, CPU).
 
-    torchrun --standalone --nproc_per_node 2 tests/_dist_worker.py MODEL_DIR PAIRS OUT BATCH_PER_RANK
+    torchrun --standalone --nproc_per_node 2 tests/_dist_worker.py MODEL_DIR PAIRS OUT BATCH_PER_RANK [REF_MODEL]
 
 Rank 0 writes OUT/result.json: the per-step logs and the final reward-shift state.
 """
@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _mpo_data import step_logs, train_args  # noqa: E402
 
 
-def main(model_dir: str, pairs: str, out: str, batch: int) -> None:
+def main(model_dir: str, pairs: str, out: str, batch: int, ref_model: str = "auto") -> None:
     torch.set_num_threads(1)
     from mmpo.models import load_model
     from mmpo.pair_data import PairDataset, load_pairs
@@ -25,14 +25,15 @@ def main(model_dir: str, pairs: str, out: str, batch: int) -> None:
     model, processor = load_model(model_dir)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     args = train_args(out, per_device_train_batch_size=batch, max_steps=3,
-                      ddp_backend="gloo" if distributed else None)
+                      ddp_backend="gloo" if distributed else None, ref_model=ref_model)
     trainer = MPOTrainer(model, args, train_dataset=PairDataset(load_pairs(pairs)), processing_class=processor)
     trainer.train()
     if trainer.args.process_index == 0:
         result = {"world_size": trainer.args.world_size, "logs": step_logs(trainer.state.log_history),
-                  "reward_shift": trainer.reward_shift.state_dict()}
+                  "reward_shift": trainer.reward_shift.state_dict(), "holds_reference": trainer.reference.model
+                  is not None}
         (Path(out) / "result.json").write_text(json.dumps(result))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), *sys.argv[5:])

@@ -21,7 +21,8 @@ def _run(cmd, tmp_path):
 
 
 @pytest.mark.slow
-def test_two_processes_equal_one_with_the_same_global_batch(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("ref_model", ["copy", "precomputed"])
+def test_two_processes_equal_one_with_the_same_global_batch(ref_model, tiny_model_dir, tmp_path):
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
     if torchrun is None:
         pytest.skip("torchrun not found")
@@ -29,11 +30,16 @@ def test_two_processes_equal_one_with_the_same_global_batch(tiny_model_dir, tmp_
     data = write_pairs(tmp_path / "d", n=12)
     # Default MPO settings: running-mean delta and step-wide SFT normalisation both span the ranks.
     _run([sys.executable, str(WORKER), str(model_dir), str(data), str(tmp_path / "one"), "4"], tmp_path)
+    # The 2-process run with precomputed reference log-probs (split across ranks, summed) must
+    # equal the 1-process run with a live reference copy.
     _run([torchrun, "--standalone", "--nproc_per_node", "2", str(WORKER), str(model_dir), str(data),
-          str(tmp_path / "two"), "2"], tmp_path)
+          str(tmp_path / "two"), "2", ref_model], tmp_path)
     one = json.loads((tmp_path / "one" / "result.json").read_text())
     two = json.loads((tmp_path / "two" / "result.json").read_text())
     assert (one["world_size"], two["world_size"]) == (1, 2)
+    assert two["holds_reference"] == (ref_model == "copy")
+    if ref_model == "precomputed":
+        assert (tmp_path / "two" / "ref_logps" / "train.safetensors").is_file()
     assert len(one["logs"]) == len(two["logs"]) == 3
     assert one["logs"][-1]["rewards/margins"] != 0.0
     for a, b in zip(one["logs"], two["logs"]):
