@@ -7,7 +7,8 @@
 One step = policy forward, reference log-probs, loss 0.8 sigmoid + 0.2 bco_pair + 1.0 sft, backward,
 AdamW step, on the same model weights, tokens and images for every variant:
 
-  a  mmpo: shared-prefix forward, reference log-probs precomputed (no reference model at train time)
+  a  mmpo: shared-prefix forward, reference log-probs precomputed (mmpo.ref_cache: a no-grad pass, the
+     on-disk cache, Reference("precomputed"); no reference model at train time)
   b  mmpo: shared-prefix forward, reference model run each step (shared-prefix, no grad)
   c  mmpo: plain two-sequence forward for policy and reference (what every peer does)
   d  TRL DPOTrainer.compute_loss with loss_type=[sigmoid, bco_pair, sft], loss_weights=[0.8, 0.2, 1.0]
@@ -169,15 +170,32 @@ def make_mmpo_step(variant: str, policy, reference, inputs):
     opt, shift = _optimizer(policy), RewardShift("running_mean")
     cached = None
     if variant == "a":
-        # The reference is the initial policy: one no-grad pass before training stands in for the disk cache.
+        # mmpo's precomputed path without the Trainer: the no-grad pass over the start model (the
+        # reference), the on-disk cache (mmpo.ref_cache), and Reference("precomputed") reading the
+        # values from the batch, as MPOTrainer.compute_loss does. No reference model is kept.
+        from pathlib import Path
+
+        from mmpo.ref_cache import model_digest, read_cache, write_cache
+        from mmpo.reference import Reference
+
+        policy.eval()
         with torch.no_grad():
             out = shared_prefix_logps(policy, **inputs)
-        cached = (out["chosen_logps"], out["rejected_logps"])
+        policy.train()
+        parts = {"model": model_digest(policy), "data": "bench", "settings": "bench"}
+        path = Path(tempfile.mkdtemp()) / "train.safetensors"
+        write_cache(path, torch.stack([out["chosen_logps"], out["rejected_logps"]]).float().cpu(), parts)
+        values, why = read_cache(path, parts)
+        assert values is not None, why
+        device = inputs["chosen_ids"].device
+        cached = {"ref_chosen_logps": values[0].to(device), "ref_rejected_logps": values[1].to(device)}
+        precomputed = Reference("precomputed")
 
     def step() -> float:
         out = forward(policy, **inputs)
         if cached is not None:
-            ref_c, ref_r = cached
+            ref = precomputed.logps(policy, cached)
+            ref_c, ref_r = ref["chosen_logps"], ref["rejected_logps"]
         else:
             with torch.no_grad():
                 ref = forward(reference, **inputs)
