@@ -21,7 +21,7 @@ from mmpo.errors import InputError, MMPOError
 
 # Settings worth repeating in the model card (the full config is in training_args / the card's YAML).
 CARD_FIELDS = ("model_name_or_path", "train_data", "eval_data", "loss_type", "loss_weights", "beta", "bco_delta",
-               "sft_normalization", "max_length", "ref_model", "ref_sync_steps", "use_lora", "lora_r",
+               "sft_normalization", "max_length", "ref_model", "ref_sync_steps", "train_sampling_strategy", "use_lora", "lora_r",
                "freeze_vision_tower", "learning_rate", "weight_decay", "adam_beta1", "adam_beta2",
                "lr_scheduler_type", "warmup_steps", "num_train_epochs", "max_steps",
                "per_device_train_batch_size", "gradient_accumulation_steps", "bf16", "seed")
