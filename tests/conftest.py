@@ -11,6 +11,8 @@ Fixtures (all offline, CPU, seconds):
   `tiny_model_dir` (eval mode, float32), free to train or modify.
 - `tiny_image -> PIL.Image`: a deterministic 64x64 RGB image (gray cells with a few dark squares).
 - `tiny_image_file -> Path`: the same image saved as PNG in the test's tmp_path.
+- `one_thread` (autouse): every test runs with one torch thread; the CI machine has 2 shared
+  cores, and one thread per process is several times faster there. A test may raise it.
 
 Example:
     def test_sampling(tiny_model, tiny_image):
@@ -22,6 +24,16 @@ from __future__ import annotations
 import json
 
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

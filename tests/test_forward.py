@@ -7,15 +7,6 @@ from mmpo.forward import preference_logps
 from mmpo.pair_data import PairCollator, parse_pair
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The test machine's cores are shared; one thread per process is several times faster here.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _pairs(image_file):
     rows = [{"image": image_file.name, "question": "<image>\nHow many squares?", "chosen": "There are 4 .",
              "rejected": "Final answer: 9 9 9 9 9 9"},

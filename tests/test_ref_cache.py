@@ -14,14 +14,6 @@ KEYS = ("loss", "loss/pref", "loss/quality", "loss/gen", "rewards/chosen", "rewa
         "rewards/accuracies", "logps/chosen", "logps/rejected", "bco/delta", "grad_norm")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _run(tiny_model, arch, data, out, resume=None, **kw):
     model, processor = tiny_model(arch)
     torch.manual_seed(0)  # LoRA's A matrices are drawn before the Trainer seeds anything

@@ -12,14 +12,6 @@ from mmpo.cli import main
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _train(model_dir, data, out, *extra):
     return main(["train", "--config", str(RECIPES / "tiny_cpu.yaml"), "--model_name_or_path", str(model_dir),
                  "--train_data", str(data), "--output_dir", str(out), "--max_steps", "2",

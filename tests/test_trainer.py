@@ -15,15 +15,6 @@ from mmpo.trainer import STATE_FILE, MPOTrainer
 LN2 = math.log(2.0)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The test machine's cores are shared; one thread per process is several times faster here.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _trainer(tiny_model, arch, data, out, **kw):
     model, processor = tiny_model(arch)
     dataset = PairDataset(load_pairs(data))

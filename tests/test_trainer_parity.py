@@ -9,7 +9,6 @@ and seed (fp32, CPU).
 import json
 
 import pytest
-import torch
 
 from _mpo_data import step_logs, train_args, write_pairs
 from mmpo.pair_data import PairDataset, load_pairs
@@ -21,14 +20,6 @@ STEPS = 5
 COMMON = dict(per_device_train_batch_size=2, max_steps=STEPS, logging_steps=1, learning_rate=1e-3,
               lr_scheduler_type="constant", save_strategy="no", use_cpu=True, disable_tqdm=True, seed=0,
               report_to="none")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _trl_dataset(path):

@@ -113,6 +113,9 @@ def _label_points(ax, names, xs, ys, *, span: float) -> None:
     pts = [(x * per_unit, y * per_unit) for x, y in zip(xs, ys)]
     limit = (ax.get_xlim()[0] * per_unit, ax.get_xlim()[1] * per_unit)  # x and y limits are equal
     offsets = [(8, 10), (8, -10), (-8, 10), (-8, -10), (10, 0), (-10, 0), (8, -22), (-8, -22), (8, 22), (-8, 22)]
+    # Farther places, joined to their point by a thin line, for clusters of close models.
+    offsets += [(dx, dy) for r in (40, 70, 100) for dx, dy in ((r, 0), (r, r / 2), (r, -r / 2), (-r, 0),
+                                                                 (-r, r / 2), (-r, -r / 2), (r / 3, r), (r / 3, -r))]
     boxes: list[tuple[float, float, float, float]] = [(px - 6, py - 6, px + 6, py + 6) for px, py in pts]
 
     def overlap(a, b):
@@ -136,9 +139,11 @@ def _label_points(ax, names, xs, ys, *, span: float) -> None:
                 best = (cost, dx, dy, box)
         _, dx, dy, box = best
         boxes.append(box)
+        far = abs(dx) > 25 or abs(dy) > 25
         ax.annotate(text, xy=(x, y), xytext=(dx, dy), textcoords="offset points", fontsize=8.5,
                     ha="left" if dx > 0 else "right", va="center",
-                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8})
+                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
+                    arrowprops={"arrowstyle": "-", "color": "0.5", "linewidth": 0.7} if far else None)
 
 
 def _series(log_history: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float], list[float]]:
