@@ -1,0 +1,354 @@
+"""`mmpo demo`: the whole MPO loop on the embedded default, with the paper's controls.
+
+    from mmpo.demo.pipeline import DemoConfig, run_demo
+    results = run_demo(DemoConfig.preset("default"), out="demo-out")
+
+Stages (each writes into OUT and is timed in results.json):
+  data      train prompts, a validation split, a held-out test split (`mmpo synth`, digits family)
+  warmup    the shipped warm-up checkpoint (or a retrained one), evaluated direct and CoT, plus the
+            shuffled-image check and the share of numbers its chains read right
+  sample    N chains of thought per training prompt (`mmpo sample`), then `mmpo pairs`
+  select    MPO at each candidate learning rate, scored by CoT accuracy on the validation split
+  train     MPO at the chosen setting, and the controls on the same pairs and steps:
+            SFT on the chosen responses, and DPO alone
+  evaluate  every model, direct and CoT, on the test split
+  report    comparison table with paired-bootstrap intervals, the direct-vs-CoT figure, curves
+After the warm-up only answers are used, never gold chains (as in the paper's data).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from mmpo.errors import MMPOError
+
+# name -> (loss_type, loss_weights). MPO is the paper's mix; the controls isolate its parts.
+VARIANTS: dict[str, tuple[list[str], list[float]]] = {
+    "mpo": (["sigmoid", "bco_pair", "sft"], [0.8, 0.2, 1.0]),
+    "sft_chosen": (["sft"], [1.0]),
+    "dpo": (["sigmoid"], [1.0]),
+}
+
+
+@dataclass
+class DemoConfig:
+    seed: int = 0
+    n_train: int = 2000            # prompts sampled for pairs
+    n_val: int = 500               # validation split: settings are chosen here
+    n_test: int = 2000             # held-out test split: reported, never used for choices
+    samples: int = 8               # N chains per prompt
+    temperature: float = 0.7
+    top_k: int = 50
+    max_new_tokens: int = 48       # a gold chain of the digits family is at most ~35 tokens
+    max_pairs_per_prompt: int = 4
+    lrs: tuple[float, ...] = (5e-6, 1e-5, 3e-5)   # candidates for MPO, chosen on validation
+    epochs: float = 1.0
+    batch_size: int = 16
+    beta: float = 0.1
+    logging_steps: int = 5
+    eval_batch_size: int = 64
+    sample_batch_size: int = 16
+    warmup: str | None = None      # checkpoint folder; None = the shipped one
+    from_scratch: bool = False     # retrain the warm-up (see mmpo.demo.warmup)
+    warmup_scale: float = 1.0      # fraction of the warm-up's steps when retraining (tests use less)
+    seeds: tuple[int, ...] = (0,)  # --full: several training seeds, spread reported
+    families: tuple[str, ...] = ("digits",)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> DemoConfig:
+        presets = {
+            "default": {},
+            "full": dict(n_train=4000, n_val=1000, n_test=2000, seeds=(0, 1, 2)),
+            # The CI scale: every stage runs and writes valid files, in about a minute.
+            "tiny": dict(n_train=24, n_val=16, n_test=24, samples=4, lrs=(1e-5,), max_new_tokens=24,
+                         batch_size=4, eval_batch_size=16, sample_batch_size=8, logging_steps=1),
+        }
+        if name not in presets:
+            raise MMPOError(f"unknown demo preset {name!r}; choose from {', '.join(presets)}")
+        return replace(cls(**presets[name]), **overrides)
+
+
+def shipped_warmup() -> Path:
+    """The warm-up checkpoint that ships inside the package (trained by `mmpo demo --from-scratch`)."""
+    return Path(__file__).resolve().parent.parent / "assets" / "warmup"
+
+
+class _Clock:
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def stage(self, name: str):
+        clock = self
+
+        class _Stage:
+            def __enter__(self):
+                print(f"\n== {name} ==", flush=True)
+                self.t0 = time.perf_counter()
+
+            def __exit__(self, *exc):
+                clock.seconds[name] = round(clock.seconds.get(name, 0.0) + time.perf_counter() - self.t0, 2)
+
+        return _Stage()
+
+
+def _write_data(cfg: DemoConfig, data_dir: Path) -> dict[str, Path]:
+    from mmpo.synth import write_benchmark
+
+    sizes = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}
+    return {split: write_benchmark(data_dir, n, seed=cfg.seed, families=list(cfg.families), split_name=split)
+            for split, n in sizes.items()}
+
+
+def _evaluate(model, processor, records, out_dir: Path, name: str, cfg: DemoConfig, *, modes=("direct", "cot"),
+              shuffle_images: bool = False) -> dict[str, Any]:
+    """Evaluate in memory and write predictions.jsonl + scores.json (the layout `mmpo report` reads)."""
+    from mmpo.evaluate import evaluate_model
+    from mmpo.records import write_json
+
+    res = evaluate_model(model, processor, records, modes=modes, max_new_tokens=cfg.max_new_tokens,
+                         batch_size=cfg.eval_batch_size, shuffle_images=shuffle_images, seed=cfg.seed,
+                         model_name=name, data_name=records[0].get("_source") if records else None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / "predictions.jsonl").open("w", encoding="utf-8") as fh:
+        for p in res.predictions:
+            fh.write(json.dumps(p, ensure_ascii=False) + "\n")
+    write_json(out_dir / "scores.json", res.scores)
+    return {"scores": res.scores, "predictions": res.predictions}
+
+
+def _train(variant: str, init: Path, pairs_dir: Path, out_dir: Path, *, lr: float, seed: int,
+           cfg: DemoConfig) -> Path:
+    """One `mmpo train` run (the real command) from the warm-up; returns the checkpoint folder."""
+    from mmpo.cli import main
+
+    loss_type, weights = VARIANTS[variant]
+    args = ["train", "--model_name_or_path", str(init), "--train_data", str(pairs_dir / "meta.json"),
+            "--output_dir", str(out_dir), "--loss_type", *loss_type,
+            "--loss_weights", *[str(w) for w in weights], "--beta", str(cfg.beta),
+            "--learning_rate", str(lr), "--num_train_epochs", str(cfg.epochs),
+            "--per_device_train_batch_size", str(cfg.batch_size), "--lr_scheduler_type", "cosine",
+            "--warmup_steps", "0.05", "--weight_decay", "0.0", "--logging_steps", str(cfg.logging_steps), "--seed", str(seed),
+            "--save_strategy", "no", "--use_cpu", "true",
+            # One reference pass over the pairs serves every run from the same warm-up (a cache keyed by
+            # model, data and tokenization), so no run holds a reference model.
+            "--ref_model", "precomputed", "--ref_cache_dir", str(pairs_dir / "ref_logps")]
+    if main(args) != 0:
+        raise MMPOError(f"training {variant} failed (see the messages above)")
+    return out_dir
+
+
+def _load(path: Path):
+    from mmpo.models import load_model
+
+    return load_model(path, dtype="float32")
+
+
+def _comparisons(evals: dict[str, dict[str, Any]], pairs: list[tuple[str, str]], modes, seed: int):
+    from mmpo.stats import paired_bootstrap
+
+    out = []
+    for a, b in pairs:
+        for mode in modes:
+            pa = {p["pid"]: p["verdict"] == "correct" for p in evals[a]["predictions"] if p["mode"] == mode}
+            pb = {p["pid"]: p["verdict"] == "correct" for p in evals[b]["predictions"] if p["mode"] == mode}
+            pids = sorted(set(pa) & set(pb))
+            iv = paired_bootstrap([pb[k] for k in pids], [pa[k] for k in pids], seed=seed)  # a - b
+            out.append({"a": a, "b": b, "mode": mode, "n": len(pids), "diff": iv.estimate,
+                        "ci95": [iv.low, iv.high], "significant": not (iv.low <= 0.0 <= iv.high)})
+    return out
+
+
+def _table(results: dict[str, Any]) -> str:
+    lines = ["| model | direct | CoT | CoT - direct | format failures (CoT) |", "|---|---|---|---|---|"]
+    for name, s in results["models"].items():
+        d, c = s["modes"]["direct"], s["modes"]["cot"]
+        lines.append(f"| {name} | {100 * d['accuracy']:.1f} | {100 * c['accuracy']:.1f} | "
+                     f"{100 * (c['accuracy'] - d['accuracy']):+.1f} | {100 * c['format_failure_rate']:.1f}% |")
+    lines += ["", "| comparison | mode | difference (points) | 95% CI (paired bootstrap) |", "|---|---|---|---|"]
+    for c in results["comparisons"]:
+        lo, hi = c["ci95"]
+        lines.append(f"| {c['a']} - {c['b']} | {c['mode']} | {100 * c['diff']:+.1f} | "
+                     f"[{100 * lo:+.1f}, {100 * hi:+.1f}] |")
+    sh = results["shuffled_images"]
+    lines += ["", f"warm-up with shuffled images: CoT {100 * sh['cot_accuracy']:.1f}% "
+              f"(chance is about {100 * sh.get('chance', 0):.1f}%); numbers read right in its chains: "
+              f"{100 * sh['reading_accuracy']:.1f}%"]
+    return "\n".join(lines)
+
+
+def _chance(records: list[dict[str, Any]]) -> float:
+    """Accuracy of always giving each question type's most frequent answer (a text-only baseline)."""
+    from collections import Counter, defaultdict
+
+    by_q: dict[str, Counter] = defaultdict(Counter)
+    for r in records:
+        by_q[r["question"]][str(r["answer"])] += 1
+    return sum(c.most_common(1)[0][1] for c in by_q.values()) / max(1, len(records))
+
+
+def run_demo(cfg: DemoConfig, out: str | Path) -> dict[str, Any]:
+    import torch
+
+    from mmpo.demo.reading import reading_accuracy
+    from mmpo.evaluate import load_eval_records
+    from mmpo.pairs import build_pairs, format_summary
+    from mmpo.records import write_json
+    from mmpo.report import write_comparison, write_training_curves
+    from mmpo.sample_run import SampleOptions, run_sampling
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    clock = _Clock()
+    torch.manual_seed(cfg.seed)
+    settings: dict[str, Any] = {"config": asdict(cfg)}
+
+    with clock.stage("data"):
+        paths = _write_data(cfg, out / "data")
+        test = load_eval_records(paths["test"])
+        val = load_eval_records(paths["val"])
+        print(f"train {cfg.n_train}, val {cfg.n_val}, test {cfg.n_test} records in {out / 'data'}")
+
+    with clock.stage("warmup"):
+        warm_dir = out / "models" / "warmup"
+        if cfg.from_scratch:
+            from mmpo.demo.warmup import WarmupConfig, train_warmup
+
+            base = WarmupConfig(seed=cfg.seed)
+            wcfg = replace(base, perception_steps=max(1, int(base.perception_steps * cfg.warmup_scale)),
+                           mixed_steps=max(1, int(base.mixed_steps * cfg.warmup_scale)),
+                           warmup_steps=max(1, int(base.warmup_steps * min(1.0, cfg.warmup_scale))))
+            train_warmup(wcfg, warm_dir)
+        else:
+            src = Path(cfg.warmup) if cfg.warmup else shipped_warmup()
+            if not (src / "config.json").exists():
+                raise MMPOError(f"no warm-up checkpoint at {src}; run `mmpo demo --from-scratch` to train one")
+            if warm_dir.exists():
+                shutil.rmtree(warm_dir)
+            shutil.copytree(src, warm_dir)
+        model, processor = _load(warm_dir)
+        evals = {"warmup": _evaluate(model, processor, test, out / "eval" / "warmup", "warmup", cfg)}
+        shuffled = _evaluate(model, processor, test, out / "eval" / "warmup-shuffled", "warmup (shuffled images)",
+                             cfg, modes=("cot",), shuffle_images=True)
+        reading = reading_accuracy(test, evals["warmup"]["predictions"])
+        shuffled_summary = {"cot_accuracy": shuffled["scores"]["modes"]["cot"]["accuracy"],
+                            "reading_accuracy": reading["accuracy"], "reading": reading,
+                            "chance": _chance(test)}
+        val_warm = _evaluate(model, processor, val, out / "eval" / "val-warmup", "warmup", cfg, modes=("cot",))
+        del model
+
+    runs_by_seed: list[dict[str, Any]] = []
+    best_lr = None
+    for seed in cfg.seeds:
+        tag = "" if len(cfg.seeds) == 1 else f"-seed{seed}"
+        root = out if not tag else out / f"seed{seed}"
+        with clock.stage("sample"):
+            samples = root / "samples" / "train.jsonl"
+            summary = run_sampling(SampleOptions(
+                model=str(warm_dir), data=str(paths["train"]), n=cfg.samples, out=str(samples), seed=seed,
+                temperature=cfg.temperature, top_k=cfg.top_k, max_new_tokens=cfg.max_new_tokens,
+                batch_size=cfg.sample_batch_size))
+            pair_stats = build_pairs([samples], root / "pairs", max_pairs_per_prompt=cfg.max_pairs_per_prompt,
+                                     seed=seed, name="digits")
+            print(format_summary(pair_stats))
+            if pair_stats["pairs"]["total"] == 0:
+                raise MMPOError("sampling gave no preference pairs (every prompt all right or all wrong); "
+                                "try more samples or a higher temperature")
+        if best_lr is None:
+            with clock.stage("select"):
+                best_lr, selection = _select_lr(cfg, warm_dir, root, val, seed)
+                selection["warmup_val_cot"] = val_warm["scores"]["modes"]["cot"]["accuracy"]
+                settings["selection"] = selection
+        with clock.stage("train"):
+            dirs = {"mpo": root / "models" / "mpo"}
+            shutil.rmtree(dirs["mpo"], ignore_errors=True)
+            selected = root / "models" / f"select-mpo-lr{best_lr:g}"
+            if selected.exists():  # the selection run at the chosen setting is the MPO model
+                shutil.move(str(selected), dirs["mpo"])
+            else:
+                _train("mpo", warm_dir, root / "pairs", dirs["mpo"], lr=best_lr, seed=seed, cfg=cfg)
+            for variant in ("sft_chosen", "dpo"):
+                dirs[variant] = _train(variant, warm_dir, root / "pairs", root / "models" / variant, lr=best_lr,
+                                       seed=seed, cfg=cfg)
+            for stale in (root / "models").glob("select-mpo-lr*"):
+                shutil.rmtree(stale, ignore_errors=True)
+        with clock.stage("evaluate"):
+            seed_evals = {"warmup": evals["warmup"]}
+            for name, d in dirs.items():
+                m, p = _load(d)
+                seed_evals[name] = _evaluate(m, p, test, out / "eval" / f"{name}{tag}", name, cfg)
+                del m
+        runs_by_seed.append({"seed": seed, "root": root, "dirs": dirs, "evals": seed_evals, "pairs": pair_stats,
+                             "sampling": {"responses_per_s": summary.get("responses_per_s")}})
+
+    with clock.stage("report"):
+        first = runs_by_seed[0]
+        tag = "" if len(cfg.seeds) == 1 else f"-seed{first['seed']}"
+        report_dir = out / "report"
+        names = ["warmup", "mpo", "sft_chosen", "dpo"]
+        write_comparison([out / "eval" / (n if n == "warmup" else n + tag) for n in names], report_dir,
+                         names=names, baseline="warmup", seed=cfg.seed)
+        write_training_curves([first["dirs"][n] for n in names[1:]], report_dir, names=names[1:])
+        pairs = [("mpo", "warmup"), ("sft_chosen", "warmup"), ("dpo", "warmup"), ("mpo", "sft_chosen"),
+                 ("mpo", "dpo")]
+        results = {
+            "models": {n: first["evals"][n]["scores"] for n in names},
+            "shuffled_images": shuffled_summary,
+            "comparisons": _comparisons(first["evals"], pairs, ("cot", "direct"), cfg.seed),
+            "pairs": {k: first["pairs"][k] for k in ("prompts", "responses", "pairs", "pass_rate_histogram",
+                                                     "prompts_without_pairs", "verdicts")},
+            "settings": {**settings, "sampling": first["sampling"]},
+        }
+        if len(runs_by_seed) > 1:
+            results["seeds"] = _spread(runs_by_seed, names, pairs, cfg.seed)
+    # Written after the report stage closes, so its own time is in the file.
+    results["seconds"] = {**clock.seconds, "total": round(sum(clock.seconds.values()), 2)}
+    table = _table(results)
+    (report_dir / "results.md").write_text(table + "\n", encoding="utf-8")
+    write_json(out / "results.json", results)
+    print("\n" + table)
+    print(f"\nresults: {out / 'results.json'}\nreport: {report_dir}/ (report.md, direct_vs_cot.png, "
+          f"training_curves.png)\ntotal {results['seconds']['total']:.0f} s")
+    return results
+
+
+def _select_lr(cfg: DemoConfig, warm_dir: Path, root: Path, val, seed: int) -> tuple[float, dict[str, Any]]:
+    """Train MPO at each candidate learning rate; keep the best CoT accuracy on the validation split."""
+    val_scores = {}
+    for lr in cfg.lrs:
+        ckpt = _train("mpo", warm_dir, root / "pairs", root / "models" / f"select-mpo-lr{lr:g}", lr=lr, seed=seed,
+                      cfg=cfg)
+        m, p = _load(ckpt)
+        val_scores[lr] = _evaluate(m, p, val, root / "eval" / f"val-mpo-lr{lr:g}", f"mpo lr {lr:g}", cfg,
+                                   modes=("cot",))["scores"]["modes"]["cot"]["accuracy"]
+        del m
+    best = max(cfg.lrs, key=lambda lr: (val_scores[lr], -lr))  # ties: the smaller step
+    print(f"chosen learning rate {best:g} (validation CoT: "
+          + ", ".join(f"{k:g}: {100 * v:.1f}%" for k, v in val_scores.items()) + ")")
+    return best, {"criterion": "CoT accuracy on the validation split",
+                  "candidates": {f"{k:g}": v for k, v in val_scores.items()}, "chosen_lr": best,
+                  "controls": "SFT on chosen and DPO alone use the chosen learning rate, the same pairs and steps"}
+
+
+def _spread(runs_by_seed, names, pairs, seed: int) -> dict[str, Any]:
+    """Per-seed accuracies and differences, and their mean and standard deviation across seeds."""
+    import statistics
+
+    per_seed, acc = [], {}
+    for run in runs_by_seed:
+        row = {"seed": run["seed"],
+               "accuracy": {n: {m: run["evals"][n]["scores"]["modes"][m]["accuracy"] for m in ("direct", "cot")}
+                            for n in names},
+               "comparisons": _comparisons(run["evals"], pairs, ("cot",), seed)}
+        per_seed.append(row)
+        for n in names:
+            for m in ("direct", "cot"):
+                acc.setdefault(n, {}).setdefault(m, []).append(row["accuracy"][n][m])
+    spread = {n: {m: {"mean": statistics.fmean(v), "sd": statistics.stdev(v) if len(v) > 1 else 0.0}
+                  for m, v in modes.items()} for n, modes in acc.items()}
+    return {"per_seed": per_seed, "spread": spread}

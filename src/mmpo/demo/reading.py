@@ -1,0 +1,47 @@
+"""How well a demo model reads the image: the share of numbers its chains state correctly.
+
+A digits-family chain starts "The numbers are 3 , 7 , 2 ." The numbers it states are compared
+position by position with the digits drawn in the scene (reading order); a missing or extra
+number counts against it, so a chain that skips reading scores 0 for that record.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+_READ = re.compile(r"The numbers are ((?:-?\d+\s*,\s*)*-?\d+)")
+
+
+def stated_numbers(response: str) -> list[str] | None:
+    """The numbers a chain says it read, or None if it never says."""
+    m = _READ.search(response or "")
+    if not m:
+        return None
+    return [x.strip() for x in m.group(1).split(",")]
+
+
+def drawn_numbers(record: dict[str, Any]) -> list[str]:
+    glyphs = sorted((record.get("scene") or {}).get("glyphs", []), key=lambda g: tuple(g["cell"]))
+    return [g["char"] for g in glyphs if g["char"].isdigit()]
+
+
+def reading_accuracy(records: Sequence[dict[str, Any]], predictions: Iterable[dict[str, Any]],
+                     mode: str = "cot") -> dict[str, Any]:
+    """{"accuracy": right / drawn numbers, "numbers": drawn, "right": right, "stated_share": chains that read}."""
+    by_pid = {p["pid"]: p for p in predictions if p.get("mode") == mode}
+    drawn = right = stated = n = 0
+    for rec in records:
+        pred = by_pid.get(rec["pid"])
+        truth = drawn_numbers(rec)
+        if pred is None or not truth:
+            continue
+        n += 1
+        said = stated_numbers(pred.get("response", ""))
+        drawn += max(len(truth), len(said or []))
+        if said is not None:
+            stated += 1
+            right += sum(a == b for a, b in zip(said, truth))
+    return {"accuracy": right / drawn if drawn else None, "numbers": drawn, "right": right,
+            "records": n, "stated_share": stated / n if n else None}

@@ -1,0 +1,47 @@
+"""The demo pipeline end to end at a tiny scale (the full demo is not part of CI)."""
+
+import json
+
+import pytest
+
+from mmpo.demo.pipeline import DemoConfig, run_demo, shipped_warmup
+from mmpo.records import read_jsonl
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (shipped_warmup() / "config.json").exists(), reason="no shipped warm-up checkpoint")
+def test_tiny_demo_writes_every_stage(tmp_path):
+    import torch
+
+    torch.set_num_threads(2)
+    out = tmp_path / "demo"
+    cfg = DemoConfig.preset("tiny")
+    results = run_demo(cfg, out)
+
+    # Every stage's files exist and are valid.
+    for split in ("train", "val", "test"):
+        assert read_jsonl(out / "data" / f"{split}.jsonl")
+    assert len(read_jsonl(out / "samples" / "train.jsonl")) == cfg.n_train
+    meta = json.loads((out / "pairs" / "meta.json").read_text())
+    assert meta and all((out / "pairs" / m["annotation"]).exists() for m in meta.values())
+    for name in ("warmup", "mpo", "sft_chosen", "dpo"):
+        scores = json.loads((out / "eval" / name / "scores.json").read_text())
+        assert scores["modes"]["cot"]["n"] == cfg.n_test and scores["modes"]["direct"]["n"] == cfg.n_test
+        assert len(read_jsonl(out / "eval" / name / "predictions.jsonl")) == 2 * cfg.n_test
+    for name in ("mpo", "sft_chosen", "dpo"):
+        state = json.loads((out / "models" / name / "trainer_state.json").read_text())
+        assert any("loss/gen" in e or "loss" in e for e in state["log_history"])
+    for png in ("direct_vs_cot.png", "training_curves.png"):
+        assert (out / "report" / png).stat().st_size > 10_000
+
+    # results.json has the documented shape.
+    saved = json.loads((out / "results.json").read_text())
+    assert saved == json.loads(json.dumps(results))
+    assert set(saved["models"]) == {"warmup", "mpo", "sft_chosen", "dpo"}
+    assert set(saved["shuffled_images"]) >= {"cot_accuracy", "reading_accuracy"}
+    comps = {(c["a"], c["b"], c["mode"]) for c in saved["comparisons"]}
+    assert {("mpo", "warmup", "cot"), ("mpo", "sft_chosen", "cot"), ("mpo", "dpo", "cot")} <= comps
+    for c in saved["comparisons"]:
+        assert c["ci95"][0] <= c["diff"] <= c["ci95"][1]
+    assert saved["settings"]["selection"]["chosen_lr"] in cfg.lrs
+    assert {"data", "warmup", "sample", "select", "train", "evaluate", "report"} <= set(saved["seconds"])
