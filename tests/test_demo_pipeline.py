@@ -45,3 +45,19 @@ def test_tiny_demo_writes_every_stage(tmp_path):
         assert c["ci95"][0] <= c["diff"] <= c["ci95"][1]
     assert saved["settings"]["selection"]["chosen_lr"] in cfg.lrs
     assert {"data", "warmup", "sample", "select", "train", "evaluate", "report"} <= set(saved["seconds"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (shipped_warmup() / "config.json").exists(), reason="no shipped warm-up checkpoint")
+def test_tiny_demo_with_two_seeds_reports_the_spread(tmp_path):
+    cfg = DemoConfig.preset("tiny", seeds=(0, 1), lrs=(1e-5,))
+    results = run_demo(cfg, tmp_path / "demo")
+    seeds = results["seeds"]
+    assert [row["seed"] for row in seeds["per_seed"]] == [0, 1]
+    for name in ("warmup", "mpo", "sft_chosen", "dpo"):
+        cot = [row["accuracy"][name]["cot"] for row in seeds["per_seed"]]
+        assert seeds["spread"][name]["cot"]["mean"] == pytest.approx(sum(cot) / 2)
+    # Each seed samples and trains into its own folder; the warm-up is shared.
+    for seed in (0, 1):
+        assert (tmp_path / "demo" / f"seed{seed}" / "pairs" / "meta.json").exists()
+        assert (tmp_path / "demo" / "eval" / f"mpo-seed{seed}" / "scores.json").exists()
