@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from mmpo.errors import InputError, MMPOError
+from mmpo.records import iter_jsonl
 
 IMAGE_MARKER = "<image>"
 ON_ERROR = ("raise", "skip")
@@ -134,23 +135,16 @@ def _repeat(pairs: list[Pair], repeat: float, rng: random.Random) -> list[Pair]:
 
 
 def _read_jsonl(path: Path, image_root: Path, out: PairSet, on_error: str, subset: str | None) -> None:
-    if not path.is_file():
-        raise InputError("annotation file does not exist", path=path)
-    with path.open("r", encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                try:
-                    obj = json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path,
-                                     line=lineno) from None
-                out.pairs.append(parse_pair(obj, source=path, line=lineno, image_root=image_root, subset=subset))
-            except InputError:
-                if on_error == "raise":
-                    raise
-                out.stats["skipped_bad_record"] += 1
+    def skip(exc: InputError) -> None:
+        if on_error == "raise":
+            raise exc
+        out.stats["skipped_bad_record"] += 1
+
+    for lineno, obj in iter_jsonl(path, on_malformed=skip, missing="annotation file does not exist"):
+        try:
+            out.pairs.append(parse_pair(obj, source=path, line=lineno, image_root=image_root, subset=subset))
+        except InputError as exc:
+            skip(exc)
 
 
 def _load_hf_dataset(path: Path, on_error: str) -> PairSet:

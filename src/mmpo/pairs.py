@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from mmpo.errors import InputError, MMPOError
-from mmpo.records import write_json
+from mmpo.records import iter_jsonl, write_json
 
 VERDICTS = ("correct", "incorrect", "format_failure")
 SUFFIX = {
@@ -112,33 +112,26 @@ def iter_samples(paths: Iterable[str | os.PathLike], *, on_error: str = "raise",
     """Yield (file, line, sample) over many samples files. With on_error="skip", a bad line is
     appended to `skips` as {file, line, reason} instead of raising; a duplicate pid likewise."""
     seen: dict[str, str] = {}
+
+    def skip(exc: InputError) -> None:
+        if on_error != "skip":
+            raise exc
+        if skips is not None:
+            skips.append({"file": exc.path, "line": exc.line, "reason": exc.reason, "field": exc.field})
+
     for p in paths:
         path = Path(p)
-        if not path.is_file():
-            raise InputError("samples file does not exist", path=path)
-        with path.open("r", encoding="utf-8") as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    try:
-                        obj = json.loads(raw)
-                    except json.JSONDecodeError as exc:
-                        raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})",
-                                         path=path, line=lineno) from None
-                    sample = validate_sample(obj, path=path, line=lineno)
-                    if sample["pid"] in seen:
-                        raise InputError(f"duplicate pid {sample['pid']!r} (first at {seen[sample['pid']]})",
-                                         path=path, line=lineno, field="pid")
-                except InputError as exc:
-                    if on_error != "skip":
-                        raise
-                    if skips is not None:
-                        skips.append({"file": str(path), "line": lineno, "reason": exc.reason,
-                                      "field": exc.field})
-                    continue
-                seen[sample["pid"]] = f"{path}:{lineno}"
-                yield path, lineno, sample
+        for lineno, obj in iter_jsonl(path, on_malformed=skip, missing="samples file does not exist"):
+            try:
+                sample = validate_sample(obj, path=path, line=lineno)
+                if sample["pid"] in seen:
+                    raise InputError(f"duplicate pid {sample['pid']!r} (first at {seen[sample['pid']]})",
+                                     path=path, line=lineno, field="pid")
+            except InputError as exc:
+                skip(exc)
+                continue
+            seen[sample["pid"]] = f"{path}:{lineno}"
+            yield path, lineno, sample
 
 
 def _norm(ans: str | None) -> str:

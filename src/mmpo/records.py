@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +35,16 @@ _FIELDS: dict[str, tuple[type, ...]] = {
 _REQUIRED = ("pid", "question")
 
 
-def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line_number, object) for each non-empty line; a bad line raises InputError."""
+def iter_jsonl(path: str | os.PathLike, *, on_malformed: Callable[[InputError], None] | None = None,
+               missing: str = "file does not exist") -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line_number, object) for each non-empty line.
+
+    A line that is not a JSON object raises InputError, or, with `on_malformed`, is handed to it
+    and skipped (the caller counts it: nothing is dropped silently).
+    """
     path = Path(path)
-    if not path.exists():
-        raise InputError("file does not exist", path=path)
+    if not path.is_file():
+        raise InputError(missing, path=path)
     with path.open("r", encoding="utf-8") as fh:
         for lineno, raw in enumerate(fh, start=1):
             if not raw.strip():
@@ -47,10 +52,15 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 obj = json.loads(raw)
             except json.JSONDecodeError as exc:
-                raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=lineno) from None
-            if not isinstance(obj, dict):
-                raise InputError(f"expected a JSON object, got {type(obj).__name__}", path=path, line=lineno)
-            yield lineno, obj
+                err = InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=lineno)
+            else:
+                if isinstance(obj, dict):
+                    yield lineno, obj
+                    continue
+                err = InputError(f"expected a JSON object, got {type(obj).__name__}", path=path, line=lineno)
+            if on_malformed is None:
+                raise err
+            on_malformed(err)
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:

@@ -35,7 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from mmpo.errors import InputError, MMPOError
-from mmpo.records import JsonlAppender, load_records_file, truncate_partial_tail, validate_record, write_json
+from mmpo.records import (
+    JsonlAppender,
+    iter_jsonl,
+    load_records_file,
+    truncate_partial_tail,
+    validate_record,
+    write_json,
+)
 
 _MATHVISTA = ("pid", "question", "image", "choices", "unit", "precision", "answer", "question_type",
               "answer_type", "query", "metadata")
@@ -136,20 +143,7 @@ def _lenient_items(path: Path, skips):
     """(line, obj) for every parseable line of a JSONL; malformed lines go to skips."""
     if path.suffix == ".json":
         return load_records_file(path)
-    if not path.is_file():
-        raise InputError("file does not exist", path=path)
-    items = []
-    with path.open("r", encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                _skip(skips, InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=lineno))
-                continue
-            items.append((lineno, obj))
-    return items
+    return list(iter_jsonl(path, on_malformed=lambda exc: _skip(skips, exc)))
 
 
 def _skip(skips, exc: InputError) -> None:
