@@ -170,3 +170,18 @@ def test_skipped_prompts_are_counted_and_training_goes_on(tiny_model, tmp_path):
     trainer.train()
     assert trainer.data_collator.stats["skipped_prompt_too_long"] == 4
     assert [h["loss"] for h in step_logs(trainer.state.log_history)] == [0.0, 0.0]
+
+
+def test_lora_init_follows_the_seed(tiny_model, tmp_path):
+    data = write_pairs(tmp_path / "d", n=4)
+
+    def adapter(seed):
+        model, processor = tiny_model("llava")
+        torch.manual_seed(1234 + seed)  # the global state must not matter, only args.seed
+        trainer = MPOTrainer(model, train_args(tmp_path / f"o{seed}", use_lora=True, lora_r=4, seed=seed % 2),
+                             train_dataset=PairDataset(load_pairs(data)), processing_class=processor)
+        return {n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora_A" in n}
+
+    a, b, c = adapter(0), adapter(2), adapter(1)
+    assert a and all(torch.equal(a[n], b[n]) for n in a)
+    assert any(not torch.equal(a[n], c[n]) for n in a)

@@ -47,11 +47,12 @@ def freeze_vision_tower(model: torch.nn.Module) -> int:
 
 
 def add_lora(model: torch.nn.Module, *, r: int, alpha: float, dropout: float, target_modules: list[str],
-             freeze_vision: bool = False) -> Any:
+             freeze_vision: bool = False, seed: int | None = None) -> Any:
     """Wrap `model` in a peft LoRA adapter; only adapter weights train.
 
     `all-linear` adapts every linear layer except the output head; with `freeze_vision` the
-    vision encoder gets no adapters.
+    vision encoder gets no adapters. `seed` fixes the adapters' random init (the Trainer seeds
+    only later), without touching the caller's random state.
     """
     from peft import LoraConfig, get_peft_model
 
@@ -63,4 +64,8 @@ def add_lora(model: torch.nn.Module, *, r: int, alpha: float, dropout: float, ta
         exclude = r"(" + "|".join(e.replace(".", r"\.") for e in exclude) + r").*"
     config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets,
                         exclude_modules=exclude, bias="none")
-    return get_peft_model(model, config)
+    if seed is None:
+        return get_peft_model(model, config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return get_peft_model(model, config)

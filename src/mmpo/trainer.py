@@ -55,7 +55,8 @@ class MPOTrainer(Trainer):
             disable_dropout(model)
         if args.use_lora:
             model = add_lora(model, r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout,
-                             target_modules=args.lora_target_modules, freeze_vision=args.freeze_vision_tower)
+                             target_modules=args.lora_target_modules, freeze_vision=args.freeze_vision_tower,
+                             seed=args.seed)
             if args.disable_dropout:
                 disable_dropout(model)
         elif args.freeze_vision_tower:
