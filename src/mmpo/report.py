@@ -186,7 +186,7 @@ def scores_markdown(scores: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------- comparison
 
-def _paired(a: dict[str, int], b: dict[str, int], *, n_boot: int, seed: int) -> dict[str, Any] | None:
+def paired_difference(a: dict[str, int], b: dict[str, int], *, n_boot: int = 10_000, seed: int = 0) -> dict[str, Any] | None:
     """mean(b) - mean(a) on shared pids, with a paired-bootstrap 95% interval."""
     from mmpo.stats import paired_bootstrap
 
@@ -221,13 +221,13 @@ def compare(runs: Sequence[EvalRun], *, baseline: str | None = None, n_boot: int
         if "direct" in modes and "cot" in modes:
             row["cot_minus_direct"] = modes["cot"]["accuracy"] - modes["direct"]["accuracy"]
             row["cot_minus_direct_ci95"] = (
-                _paired(r.outcomes("direct"), r.outcomes("cot"), n_boot=n_boot, seed=seed)
+                paired_difference(r.outcomes("direct"), r.outcomes("cot"), n_boot=n_boot, seed=seed)
                 if r.predictions is not None else None)
         vs = {}
         if r is not base:
             for mo in all_modes:
                 if mo in modes and mo in base.modes() and r.predictions is not None and base.predictions is not None:
-                    vs[mo] = _paired(base.outcomes(mo), r.outcomes(mo), n_boot=n_boot, seed=seed)
+                    vs[mo] = paired_difference(base.outcomes(mo), r.outcomes(mo), n_boot=n_boot, seed=seed)
         row["vs_baseline_ci95"] = vs
         rows.append(row)
     return {"baseline": base_name, "modes": all_modes, "n_boot": n_boot, "seed": seed, "rows": rows}

@@ -150,17 +150,17 @@ def _load(path: Path):
 
 
 def _comparisons(evals: dict[str, dict[str, Any]], pairs: list[tuple[str, str]], modes, seed: int):
-    from mmpo.stats import paired_bootstrap
+    from mmpo.report import paired_difference
+
+    def outcomes(name: str, mode: str) -> dict[str, int]:
+        return {p["pid"]: int(p["verdict"] == "correct") for p in evals[name]["predictions"] if p["mode"] == mode}
 
     out = []
     for a, b in pairs:
         for mode in modes:
-            pa = {p["pid"]: p["verdict"] == "correct" for p in evals[a]["predictions"] if p["mode"] == mode}
-            pb = {p["pid"]: p["verdict"] == "correct" for p in evals[b]["predictions"] if p["mode"] == mode}
-            pids = sorted(set(pa) & set(pb))
-            iv = paired_bootstrap([pb[k] for k in pids], [pa[k] for k in pids], seed=seed)  # a - b
-            out.append({"a": a, "b": b, "mode": mode, "n": len(pids), "diff": iv.estimate,
-                        "ci95": [iv.low, iv.high], "significant": not (iv.low <= 0.0 <= iv.high)})
+            iv = paired_difference(outcomes(b, mode), outcomes(a, mode), seed=seed)  # mean(a) - mean(b)
+            out.append({"a": a, "b": b, "mode": mode, "n": iv["n"], "diff": iv["estimate"],
+                        "ci95": [iv["low"], iv["high"]], "significant": not (iv["low"] <= 0.0 <= iv["high"])})
     return out
 
 
