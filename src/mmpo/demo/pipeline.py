@@ -58,7 +58,14 @@ class DemoConfig:
     warmup_scale: float = 1.0      # fraction of the warm-up's steps when retraining (tests use less)
     seeds: tuple[int, ...] = (0,)  # --full: several training seeds, spread reported
     families: tuple[str, ...] = ("digits",)
+    backbone: str = "tiny"         # tiny: the shipped warm-up; smol: SmolLM2-135M + the shipped alignment
+    train_args: tuple[str, ...] = ()   # extra `mmpo train` arguments for every run (smol: LoRA)
+    read_eval: int = 0             # records for a "What numbers are in the image ?" reading check (0: off)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.backbone not in BACKBONES:
+            raise MMPOError(f"unknown backbone {self.backbone!r}; choose from {', '.join(BACKBONES)}")
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> DemoConfig:
@@ -68,10 +75,22 @@ class DemoConfig:
             # The CI scale: every stage runs and writes valid files, in about a minute.
             "tiny": dict(n_train=24, n_val=16, n_test=24, samples=4, lrs=(1e-5,), max_new_tokens=24,
                          batch_size=4, eval_batch_size=16, sample_batch_size=8, logging_steps=1),
+            # SmolLM2-135M with LoRA, sized for about an hour on 2 CPU cores (see README): its chains
+            # run ~100 tokens, so prompts, pairs per prompt and the test split are smaller. One
+            # learning rate fixed beforehand (no validation split: each candidate would cost ~10 min).
+            "smol": dict(backbone="smol", n_train=320, n_val=0, n_test=500, samples=8, temperature=0.6,
+                         top_k=20, max_new_tokens=128, max_pairs_per_prompt=4, lrs=(2e-4,), epochs=2.0,
+                         batch_size=8, eval_batch_size=32, sample_batch_size=8, logging_steps=2, read_eval=200,
+                         train_args=SMOL_LORA),
         }
         if name not in presets:
             raise MMPOError(f"unknown demo preset {name!r}; choose from {', '.join(presets)}")
         return replace(cls(**presets[name]), **overrides)
+
+
+# LoRA on the language model (and projector); the vision tower stays as aligned.
+SMOL_LORA = ("--use_lora", "true", "--lora_r", "16", "--lora_alpha", "32", "--freeze_vision_tower", "true")
+BACKBONES = ("tiny", "smol")
 
 
 def shipped_warmup() -> Path:
@@ -102,7 +121,7 @@ def _write_data(cfg: DemoConfig, data_dir: Path) -> dict[str, Path]:
 
     sizes = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}
     return {split: write_benchmark(data_dir, n, seed=cfg.seed, families=list(cfg.families), split_name=split)
-            for split, n in sizes.items()}
+            for split, n in sizes.items() if n > 0 or split != "val"}
 
 
 def _evaluate(model, processor, records, out_dir: Path, name: str, cfg: DemoConfig, *, modes=("direct", "cot"),
@@ -137,10 +156,29 @@ def _train(variant: str, init: Path, pairs_dir: Path, out_dir: Path, *, lr: floa
             "--save_strategy", "no", "--use_cpu", "true",
             # One reference pass over the pairs serves every run from the same warm-up (a cache keyed by
             # model, data and tokenization), so no run holds a reference model.
-            "--ref_model", "precomputed", "--ref_cache_dir", str(pairs_dir / "ref_logps")]
+            "--ref_model", "precomputed", "--ref_cache_dir", str(pairs_dir / "ref_logps"), *cfg.train_args]
     if main(args) != 0:
         raise MMPOError(f"training {variant} failed (see the messages above)")
     return out_dir
+
+
+def _smol_start(cfg: DemoConfig, out_dir: Path) -> None:
+    """Write the aligned smol model: SmolLM2 from its GGUF file plus the shipped (or retrained) alignment."""
+    from mmpo.demo.align import AlignConfig, apply_alignment, shipped_alignment, train_alignment
+    from mmpo.models.smol import build_smol
+
+    model, processor, _ = build_smol(cfg.seed)
+    if cfg.from_scratch:
+        base = AlignConfig(seed=cfg.seed)
+        acfg = replace(base, vision_steps=max(1, int(base.vision_steps * cfg.warmup_scale)),
+                       lm_steps=max(1, int(base.lm_steps * cfg.warmup_scale)))
+        train_alignment(acfg, out_dir.parent / "alignment", model=model, processor=processor)
+    else:
+        apply_alignment(model, Path(cfg.warmup) if cfg.warmup else shipped_alignment())
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    processor.save_pretrained(out_dir)
 
 
 def _load(path: Path):
@@ -176,7 +214,7 @@ def _table(results: dict[str, Any]) -> str:
         lines.append(f"| {c['a']} - {c['b']} | {c['mode']} | {100 * c['diff']:+.1f} | "
                      f"[{100 * lo:+.1f}, {100 * hi:+.1f}] |")
     sh = results["shuffled_images"]
-    lines += ["", f"warm-up with shuffled images: CoT {100 * sh['cot_accuracy']:.1f}% "
+    lines += ["", f"{results.get('start_model', 'warmup')} with shuffled images: CoT {100 * sh['cot_accuracy']:.1f}% "
               f"(chance is about {100 * sh.get('chance', 0):.1f}%); numbers read right in its chains: "
               f"{100 * sh['reading_accuracy']:.1f}%"]
     return "\n".join(lines)
@@ -211,12 +249,16 @@ def run_demo(cfg: DemoConfig, out: str | Path) -> dict[str, Any]:
     with clock.stage("data"):
         paths = _write_data(cfg, out / "data")
         test = load_eval_records(paths["test"])
-        val = load_eval_records(paths["val"])
+        val = load_eval_records(paths["val"]) if "val" in paths else []
         print(f"train {cfg.n_train}, val {cfg.n_val}, test {cfg.n_test} records in {out / 'data'}")
 
-    with clock.stage("warmup"):
-        warm_dir = out / "models" / "warmup"
-        if cfg.from_scratch:
+    # The model every variant starts from: the tiny warm-up, or the aligned smol model.
+    start = "aligned" if cfg.backbone == "smol" else "warmup"
+    with clock.stage(start):
+        warm_dir = out / "models" / start
+        if cfg.backbone == "smol":
+            _smol_start(cfg, warm_dir)
+        elif cfg.from_scratch:
             from mmpo.demo.warmup import WarmupConfig, train_warmup
 
             base = WarmupConfig(seed=cfg.seed)
@@ -232,14 +274,22 @@ def run_demo(cfg: DemoConfig, out: str | Path) -> dict[str, Any]:
                 shutil.rmtree(warm_dir)
             shutil.copytree(src, warm_dir)
         model, processor = _load(warm_dir)
-        evals = {"warmup": _evaluate(model, processor, test, out / "eval" / "warmup", "warmup", cfg)}
-        shuffled = _evaluate(model, processor, test, out / "eval" / "warmup-shuffled", "warmup (shuffled images)",
-                             cfg, modes=("cot",), shuffle_images=True)
-        reading = reading_accuracy(test, evals["warmup"]["predictions"])
+        evals = {start: _evaluate(model, processor, test, out / "eval" / start, start, cfg)}
+        shuffled = _evaluate(model, processor, test, out / "eval" / f"{start}-shuffled",
+                             f"{start} (shuffled images)", cfg, modes=("cot",), shuffle_images=True)
+        if cfg.read_eval:  # a model that never writes "The numbers are ..." in its chains is asked directly
+            from mmpo.demo.reading import read_check
+
+            reading = read_check(model, processor, test[: cfg.read_eval], batch_size=cfg.eval_batch_size)
+        else:
+            reading = reading_accuracy(test, evals[start]["predictions"])
         shuffled_summary = {"cot_accuracy": shuffled["scores"]["modes"]["cot"]["accuracy"],
                             "reading_accuracy": reading["accuracy"], "reading": reading,
                             "chance": _chance(test)}
-        val_warm = _evaluate(model, processor, val, out / "eval" / "val-warmup", "warmup", cfg, modes=("cot",))
+        example = next((p for p in evals[start]["predictions"] if p["mode"] == "cot"
+                        and p["verdict"] == "correct"), None)
+        val_warm = (_evaluate(model, processor, val, out / "eval" / f"val-{start}", start, cfg, modes=("cot",))
+                    if val and len(cfg.lrs) > 1 else None)
         del model
 
     runs_by_seed: list[dict[str, Any]] = []
@@ -262,7 +312,8 @@ def run_demo(cfg: DemoConfig, out: str | Path) -> dict[str, Any]:
         if best_lr is None:
             with clock.stage("select"):
                 best_lr, selection = _select_lr(cfg, warm_dir, root, val, seed)
-                selection["warmup_val_cot"] = val_warm["scores"]["modes"]["cot"]["accuracy"]
+                if val_warm is not None:
+                    selection[f"{start}_val_cot"] = val_warm["scores"]["modes"]["cot"]["accuracy"]
                 settings["selection"] = selection
         with clock.stage("train"):
             dirs = {"mpo": root / "models" / "mpo"}
@@ -278,7 +329,7 @@ def run_demo(cfg: DemoConfig, out: str | Path) -> dict[str, Any]:
             for stale in (root / "models").glob("select-mpo-lr*"):
                 shutil.rmtree(stale, ignore_errors=True)
         with clock.stage("evaluate"):
-            seed_evals = {"warmup": evals["warmup"]}
+            seed_evals = {start: evals[start]}
             for name, d in dirs.items():
                 m, p = _load(d)
                 seed_evals[name] = _evaluate(m, p, test, out / "eval" / f"{name}{tag}", name, cfg)
@@ -290,11 +341,11 @@ def run_demo(cfg: DemoConfig, out: str | Path) -> dict[str, Any]:
         first = runs_by_seed[0]
         tag = "" if len(cfg.seeds) == 1 else f"-seed{first['seed']}"
         report_dir = out / "report"
-        names = ["warmup", "mpo", "sft_chosen", "dpo"]
-        write_comparison([out / "eval" / (n if n == "warmup" else n + tag) for n in names], report_dir,
-                         names=names, baseline="warmup", seed=cfg.seed)
+        names = [start, "mpo", "sft_chosen", "dpo"]
+        write_comparison([out / "eval" / (n if n == start else n + tag) for n in names], report_dir,
+                         names=names, baseline=start, seed=cfg.seed)
         write_training_curves([first["dirs"][n] for n in names[1:]], report_dir, names=names[1:])
-        pairs = [("mpo", "warmup"), ("sft_chosen", "warmup"), ("dpo", "warmup"), ("mpo", "sft_chosen"),
+        pairs = [("mpo", start), ("sft_chosen", start), ("dpo", start), ("mpo", "sft_chosen"),
                  ("mpo", "dpo")]
         results = {
             "models": {n: first["evals"][n]["scores"] for n in names},
@@ -303,6 +354,9 @@ def run_demo(cfg: DemoConfig, out: str | Path) -> dict[str, Any]:
             "pairs": {k: first["pairs"][k] for k in ("prompts", "responses", "pairs", "pass_rate_histogram",
                                                      "prompts_without_pairs", "verdicts")},
             "settings": {**settings, "sampling": first["sampling"]},
+            "start_model": start,
+            "example_chain": None if example is None else {k: example.get(k) for k in
+                                                           ("pid", "question", "answer", "response", "verdict")},
         }
         if len(runs_by_seed) > 1:
             results["seeds"] = _spread(runs_by_seed, names, pairs, cfg.seed)
@@ -319,6 +373,11 @@ def run_demo(cfg: DemoConfig, out: str | Path) -> dict[str, Any]:
 
 def _select_lr(cfg: DemoConfig, warm_dir: Path, root: Path, val, seed: int) -> tuple[float, dict[str, Any]]:
     """Train MPO at each candidate learning rate; keep the best CoT accuracy on the validation split."""
+    if len(cfg.lrs) == 1:  # nothing to choose: no validation runs
+        return cfg.lrs[0], {"criterion": "fixed beforehand (one candidate)", "chosen_lr": cfg.lrs[0],
+                            "controls": "SFT on chosen and DPO alone use the same learning rate, pairs and steps"}
+    if not val:
+        raise MMPOError(f"choosing among learning rates {cfg.lrs} needs a validation split (n_val > 0)")
     val_scores = {}
     for lr in cfg.lrs:
         ckpt = _train("mpo", warm_dir, root / "pairs", root / "models" / f"select-mpo-lr{lr:g}", lr=lr, seed=seed,

@@ -45,3 +45,47 @@ def reading_accuracy(records: Sequence[dict[str, Any]], predictions: Iterable[di
             right += sum(a == b for a, b in zip(said, truth))
     return {"accuracy": right / drawn if drawn else None, "numbers": drawn, "right": right,
             "records": n, "stated_share": stated / n if n else None}
+
+
+# A model that answers in its own words ("The numbers in the image are 7, 6, 5, ...").
+_LOOSE = re.compile(r"numbers(?: in (?:the|this) image)? (?:are|is)\s*:?\s*((?:-?\d+\s*,\s*(?:and\s+)?)*-?\d+)",
+                    re.IGNORECASE)
+
+
+def loose_stated_numbers(response: str, count: int) -> list[str] | None:
+    """The first `count` numbers a free-form reading answer lists, or None if it lists none.
+
+    Only the first `count` are kept: a frozen language model often runs on past the last drawn
+    number ("7, 6, 5, 6, 5, 7, ..."), which says nothing about what it read.
+    """
+    m = _LOOSE.search(response or "")
+    if not m:
+        return None
+    return re.findall(r"-?\d+", m.group(1))[:count]
+
+
+def read_check(model: Any, processor: Any, records: Sequence[dict[str, Any]], *, batch_size: int = 16,
+               max_new_tokens: int = 40) -> dict[str, Any]:
+    """Ask "What numbers are in the image ?" and score the listed numbers position by position.
+
+    Returns reading_accuracy's keys plus `examples` (the first three responses with the truth).
+    """
+    from mmpo.demo.warmup import READ_PROMPT
+    from mmpo.evaluate import _load_images
+    from mmpo.generation import greedy_generate
+
+    records = list(records)
+    images = _load_images(records)
+    outs = greedy_generate(model, processor, [(READ_PROMPT, im) for im in images], max_new_tokens=max_new_tokens,
+                           batch_size=batch_size)
+    drawn = right = stated = 0
+    for rec, out in zip(records, outs):
+        truth = drawn_numbers(rec)
+        said = loose_stated_numbers(out.text, len(truth))
+        drawn += len(truth)
+        if said is not None:
+            stated += 1
+            right += sum(a == b for a, b in zip(said, truth))
+    return {"accuracy": right / drawn if drawn else None, "numbers": drawn, "right": right, "records": len(records),
+            "stated_share": stated / len(records) if records else None, "prompt": READ_PROMPT,
+            "examples": [{"response": o.text, "truth": drawn_numbers(r)} for r, o in zip(records[:3], outs)]}

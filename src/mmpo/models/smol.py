@@ -162,14 +162,28 @@ def build_smol(seed: int = 0, *, image_size: int = 64) -> tuple[Any, Any, dict[s
     return model, processor, info
 
 
-def save_smol(out_dir: str | Path, seed: int = 0, *, image_size: int = 64) -> tuple[Path, dict[str, Any]]:
-    """Build the smol model and write it (safetensors + processor) to `out_dir`; returns (path, info)."""
+def save_smol(out_dir: str | Path, seed: int = 0, *, image_size: int = 64,
+              alignment: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """Build the smol model and write it (safetensors + processor) to `out_dir`; returns (path, info).
+
+    `alignment`: None keeps the vision tower and projector random; "shipped" loads the alignment
+    that ships in mmpo; any other path is a folder to *train* the alignment into (see
+    `mmpo.demo.align`), which is then applied.
+    """
     from mmpo.models.tiny import _writable_dir
 
     gguf_path()  # a missing package fails before anything is written
     out = Path(out_dir)
     _writable_dir(out)
     model, processor, info = build_smol(seed, image_size=image_size)
+    if alignment is not None:
+        from mmpo.demo.align import AlignConfig, apply_alignment, shipped_alignment, train_alignment
+
+        if alignment == "shipped":
+            info["alignment"] = apply_alignment(model, shipped_alignment()).get("config")
+        else:
+            train_alignment(AlignConfig(seed=seed), alignment, model=model, processor=processor)
+            info["alignment"] = str(alignment)
     model.save_pretrained(out, safe_serialization=True)
     processor.save_pretrained(out)
     return out, info

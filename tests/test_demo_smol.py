@@ -1,0 +1,67 @@
+"""`mmpo demo --backbone smol` end to end, with the shipped tiny warm-up model standing in for SmolLM2
+(CI has no time for 135M parameters; a model that writes chains gives pairs): the alignment stage, LoRA
+training through `mmpo train`, the reading check."""
+
+import json
+
+import pytest
+
+from mmpo.demo import pipeline
+from mmpo.demo.pipeline import SMOL_LORA, DemoConfig, run_demo, shipped_warmup
+from mmpo.errors import MMPOError
+
+
+@pytest.fixture
+def tiny_smol(monkeypatch):
+    from mmpo.models import load_model
+    from mmpo.models import smol as smol_module
+
+    def fake_build_smol(seed=0, *, image_size=64):
+        model, processor = load_model(shipped_warmup(), dtype="float32")
+        return model, processor, {"parameters": 0, "seconds": 0.0, "text_logits_max_diff": 0.0}
+
+    monkeypatch.setattr(smol_module, "build_smol", fake_build_smol)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (shipped_warmup() / "config.json").exists(), reason="no shipped warm-up checkpoint")
+def test_smol_backbone_demo_aligns_trains_lora_and_reports(tmp_path, tiny_smol):
+    import torch
+
+    torch.set_num_threads(2)
+    out = tmp_path / "demo"
+    cfg = DemoConfig.preset("tiny", backbone="smol", from_scratch=True, warmup_scale=0.02, n_val=0,
+                            train_args=SMOL_LORA, read_eval=6)
+    results = run_demo(cfg, out)
+
+    assert results["start_model"] == "aligned"
+    assert set(results["models"]) == {"aligned", "mpo", "sft_chosen", "dpo"}
+    # The alignment wrote only the vision tower and projector, and its log.
+    manifest = json.loads((out / "models" / "alignment" / "alignment.json").read_text())
+    assert {e["stage"] for e in manifest["log_history"]} == {"vision", "lm"}
+    # Every variant trained a LoRA adapter and was saved merged.
+    for name in ("mpo", "sft_chosen", "dpo"):
+        assert (out / "models" / name / "adapter" / "adapter_config.json").is_file()
+        assert (out / "models" / name / "config.json").is_file()
+    reading = results["shuffled_images"]["reading"]
+    assert reading["records"] == 6 and reading["prompt"] == "What numbers are in the image ?"
+    assert 0.0 <= results["shuffled_images"]["reading_accuracy"] <= 1.0
+    sel = results["settings"]["selection"]
+    assert sel["chosen_lr"] == cfg.lrs[0] and "fixed" in sel["criterion"]
+    assert not (out / "data" / "val.jsonl").exists()
+    assert {"data", "aligned", "sample", "train", "evaluate", "report"} <= set(results["seconds"])
+    assert "aligned with shuffled images" in (out / "report" / "results.md").read_text()
+
+
+def test_unknown_backbone_and_selection_without_validation_are_clear_errors(tmp_path):
+    with pytest.raises(MMPOError, match="unknown backbone 'big'"):
+        DemoConfig(backbone="big")
+    cfg = DemoConfig.preset("tiny", lrs=(1e-5, 3e-5), n_val=0)
+    with pytest.raises(MMPOError, match="needs a validation split"):
+        pipeline._select_lr(cfg, tmp_path, tmp_path, [], 0)
+
+
+def test_smol_preset_is_sized_for_the_cpu_budget():
+    cfg = DemoConfig.preset("smol")
+    assert cfg.backbone == "smol" and "--use_lora" in cfg.train_args and len(cfg.lrs) == 1
+    assert cfg.n_test >= 500 and cfg.read_eval > 0
