@@ -157,6 +157,26 @@ def test_direct_answers_are_read_leniently_and_cot_strictly(bench, monkeypatch):
     assert res.scores["modes"]["cot"]["format_failure_rate"] == 1.0
 
 
+def test_direct_answers_can_have_their_own_length_limit(bench, monkeypatch):
+    import mmpo.generation as generation
+
+    records = evaluate.load_eval_records(bench, limit=2)
+    limits = {}
+
+    def fake_generate(model, processor, items, *, max_new_tokens, **kw):
+        mode = "cot" if "step by step" in items[0][0] else "direct"
+        limits[mode] = max_new_tokens
+        return [generation.Generation("Final answer: 1", 3, False) for _ in items]
+
+    monkeypatch.setattr(generation, "greedy_generate", fake_generate)
+    res = evaluate.evaluate_model(None, None, records, max_new_tokens=128, direct_max_new_tokens=16,
+                                  progress=False)
+    assert limits == {"direct": 16, "cot": 128}
+    assert res.scores["settings"]["direct_max_new_tokens"] == 16
+    evaluate.evaluate_model(None, None, records, max_new_tokens=64, progress=False)
+    assert limits == {"direct": 64, "cot": 64}
+
+
 def test_in_memory_eval_batching_does_not_change_answers(tiny_model, bench, varied_checker):
     model, processor = tiny_model("qwen2_vl")
     records = evaluate.load_eval_records(bench, limit=7)

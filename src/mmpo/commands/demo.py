@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
         from mmpo.demo.pipeline import SMOL_LORA
 
         # SmolLM2's chains run ~100 tokens: the tiny preset's 24 would truncate every one (no pairs).
-        overrides.update(train_args=SMOL_LORA, read_eval=8, max_new_tokens=128, n_train=24, samples=6,
-                         temperature=0.8)
+        overrides.update(train_args=SMOL_LORA, read_eval=8, max_new_tokens=128, direct_max_new_tokens=16,
+                         n_train=32, samples=8, temperature=0.6, top_k=20)
     cfg = DemoConfig.preset(preset, seed=args.seed, from_scratch=args.from_scratch, warmup=args.warmup, **overrides)
     run_demo(cfg, args.out)
     return 0

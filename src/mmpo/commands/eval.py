@@ -24,6 +24,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scoring", default="default", choices=["default", "mathvista"],
                    help="answer checking rules (mathvista: the official benchmark's)")
     p.add_argument("--max-new-tokens", type=int, default=512, help="response length limit (default 512)")
+    p.add_argument("--direct-max-new-tokens", type=int, default=None,
+                   help="a tighter limit for direct answers (default: --max-new-tokens)")
     p.add_argument("--batch-size", type=int, default=8, help="prompts per generate call (default 8)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first K records")
     p.add_argument("--shuffle-images", action="store_true",
@@ -43,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     result = run_eval(args.model, args.data, args.out, modes=modes, scoring=args.scoring,
                       max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, limit=args.limit,
+                      direct_max_new_tokens=args.direct_max_new_tokens,
                       shuffle_images=args.shuffle_images, seed=args.seed, device=args.device, dtype=args.dtype,
                       progress=not args.no_progress)
     print(scores_markdown(result.scores))

@@ -45,6 +45,7 @@ class DemoConfig:
     temperature: float = 0.7
     top_k: int = 50
     max_new_tokens: int = 48       # a gold chain of the digits family is at most ~35 tokens
+    direct_max_new_tokens: int | None = None   # direct answers' limit (None: max_new_tokens)
     max_pairs_per_prompt: int = 4
     lrs: tuple[float, ...] = (5e-6, 1e-5, 3e-5)   # candidates for MPO, chosen on validation
     epochs: float = 1.0
@@ -79,7 +80,7 @@ class DemoConfig:
             # run ~100 tokens, so prompts, pairs per prompt and the test split are smaller. One
             # learning rate fixed beforehand (no validation split: each candidate would cost ~10 min).
             "smol": dict(backbone="smol", n_train=320, n_val=0, n_test=500, samples=8, temperature=0.6,
-                         top_k=20, max_new_tokens=128, max_pairs_per_prompt=4, lrs=(2e-4,), epochs=2.0,
+                         top_k=20, max_new_tokens=128, direct_max_new_tokens=16, max_pairs_per_prompt=4, lrs=(2e-4,), epochs=2.0,
                          batch_size=8, eval_batch_size=32, sample_batch_size=8, logging_steps=2, read_eval=200,
                          train_args=SMOL_LORA),
         }
@@ -131,6 +132,7 @@ def _evaluate(model, processor, records, out_dir: Path, name: str, cfg: DemoConf
     from mmpo.records import write_json
 
     res = evaluate_model(model, processor, records, modes=modes, max_new_tokens=cfg.max_new_tokens,
+                         direct_max_new_tokens=cfg.direct_max_new_tokens,
                          batch_size=cfg.eval_batch_size, shuffle_images=shuffle_images, seed=cfg.seed,
                          model_name=name, data_name=records[0].get("_source") if records else None)
     out_dir.mkdir(parents=True, exist_ok=True)
