@@ -65,3 +65,35 @@ def test_smol_preset_is_sized_for_the_cpu_budget():
     cfg = DemoConfig.preset("smol")
     assert cfg.backbone == "smol" and "--use_lora" in cfg.train_args and len(cfg.lrs) == 1
     assert cfg.n_test >= 500 and cfg.read_eval > 0
+
+
+def test_a_rerun_reuses_only_evaluations_of_the_same_weights(tmp_path, tiny_model_dir, monkeypatch):
+    import mmpo.generation as generation
+    from mmpo.evaluate import load_eval_records
+    from mmpo.models import load_model
+    from mmpo.synth import write_benchmark
+
+    records = load_eval_records(write_benchmark(tmp_path / "data", 4, seed=0, families=["digits"]))
+    cfg = DemoConfig.preset("tiny", max_new_tokens=4)
+    d0, d1 = tiny_model_dir("llava", seed=0), tiny_model_dir("llava", seed=1)
+    model, processor = load_model(d0)
+    first = pipeline._evaluate(model, processor, records, tmp_path / "eval", "m", cfg, model_dir=d0)
+
+    def no_generation(*a, **k):
+        raise AssertionError("generated again although the evaluation was done")
+
+    real = generation.greedy_generate
+    monkeypatch.setattr(generation, "greedy_generate", no_generation)
+    again = pipeline._evaluate(model, processor, records, tmp_path / "eval", "m", cfg, model_dir=d0)
+    assert again["predictions"] == first["predictions"]
+
+    # Other weights (or other settings) are evaluated afresh.
+    monkeypatch.setattr(generation, "greedy_generate", real)
+    other, _ = load_model(d1)
+    pipeline._evaluate(other, processor, records, tmp_path / "eval", "m", cfg, model_dir=d1)
+    monkeypatch.setattr(generation, "greedy_generate", no_generation)
+    with pytest.raises(AssertionError, match="generated again"):
+        pipeline._evaluate(model, processor, records, tmp_path / "eval", "m", cfg, model_dir=d0)
+    longer = DemoConfig.preset("tiny", max_new_tokens=5)
+    with pytest.raises(AssertionError, match="generated again"):
+        pipeline._evaluate(other, processor, records, tmp_path / "eval", "m", longer, model_dir=d1)

@@ -14,6 +14,11 @@ Stages (each writes into OUT and is timed in results.json):
   evaluate  every model, direct and CoT, on the test split
   report    comparison table with paired-bootstrap intervals, the direct-vs-CoT figure, curves
 After the warm-up only answers are used, never gold chains (as in the paper's data).
+
+`backbone="smol"` (`mmpo demo --backbone smol`) starts instead from SmolLM2-135M-Instruct with the
+shipped vision alignment (`mmpo.demo.align`), trains every variant with LoRA, and adds a reading
+check. Rerunning into the same OUT reuses finished work: sampling resumes its file, and an
+evaluation is reused when the model's weights, the records and the settings are all unchanged.
 """
 
 from __future__ import annotations
@@ -80,7 +85,8 @@ class DemoConfig:
             # run ~100 tokens, so prompts, pairs per prompt and the test split are smaller. One
             # learning rate fixed beforehand (no validation split: each candidate would cost ~10 min).
             "smol": dict(backbone="smol", n_train=320, n_val=0, n_test=500, samples=8, temperature=0.6,
-                         top_k=20, max_new_tokens=128, direct_max_new_tokens=16, max_pairs_per_prompt=4, lrs=(2e-4,), epochs=2.0,
+                         top_k=20, max_new_tokens=128, direct_max_new_tokens=16, max_pairs_per_prompt=2,
+                         lrs=(2e-4,), epochs=1.0,
                          batch_size=8, eval_batch_size=32, sample_batch_size=8, logging_steps=2, read_eval=200,
                          train_args=SMOL_LORA),
         }
@@ -125,21 +131,49 @@ def _write_data(cfg: DemoConfig, data_dir: Path) -> dict[str, Path]:
             for split, n in sizes.items() if n > 0 or split != "val"}
 
 
-def _evaluate(model, processor, records, out_dir: Path, name: str, cfg: DemoConfig, *, modes=("direct", "cot"),
-              shuffle_images: bool = False) -> dict[str, Any]:
-    """Evaluate in memory and write predictions.jsonl + scores.json (the layout `mmpo report` reads)."""
-    from mmpo.evaluate import evaluate_model
-    from mmpo.records import write_json
+def _weights_digest(model_dir: Path) -> str:
+    """sha256 over a checkpoint's weight files: what identifies the model an evaluation scored."""
+    import hashlib
 
+    h = hashlib.sha256()
+    for f in sorted(model_dir.glob("*.safetensors")):
+        h.update(f.name.encode())
+        with f.open("rb") as fh:
+            while block := fh.read(1 << 24):
+                h.update(block)
+    return h.hexdigest()
+
+
+def _evaluate(model, processor, records, out_dir: Path, name: str, cfg: DemoConfig, *, model_dir: Path,
+              modes=("direct", "cot"), shuffle_images: bool = False) -> dict[str, Any]:
+    """Evaluate in memory and write predictions.jsonl + scores.json (the layout `mmpo report` reads).
+
+    A rerun into the same --out reuses the predictions of an evaluation whose model weights,
+    records and settings are all the same (OUT/.../demo_eval.json holds that key); anything
+    else is evaluated afresh.
+    """
+    from mmpo.evaluate import evaluate_model
+    from mmpo.records import read_jsonl, write_json
+
+    key = {"weights": _weights_digest(model_dir), "pids": [r["pid"] for r in records],
+           "answers": [str(r["answer"]) for r in records], "modes": list(modes),
+           "max_new_tokens": cfg.max_new_tokens, "direct_max_new_tokens": cfg.direct_max_new_tokens,
+           "shuffle_images": shuffle_images, "seed": cfg.seed}
+    key_file, pred_file = out_dir / "demo_eval.json", out_dir / "predictions.jsonl"
+    done: list[dict[str, Any]] = []
+    if key_file.is_file() and pred_file.is_file() and json.loads(key_file.read_text(encoding="utf-8")) == key:
+        done = read_jsonl(pred_file)
+        print(f"{name}: reusing {len(done)} predictions from {pred_file} (same weights, records and settings)")
     res = evaluate_model(model, processor, records, modes=modes, max_new_tokens=cfg.max_new_tokens,
-                         direct_max_new_tokens=cfg.direct_max_new_tokens,
+                         direct_max_new_tokens=cfg.direct_max_new_tokens, done=done,
                          batch_size=cfg.eval_batch_size, shuffle_images=shuffle_images, seed=cfg.seed,
                          model_name=name, data_name=records[0].get("_source") if records else None)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with (out_dir / "predictions.jsonl").open("w", encoding="utf-8") as fh:
+    with pred_file.open("w", encoding="utf-8") as fh:
         for p in res.predictions:
             fh.write(json.dumps(p, ensure_ascii=False) + "\n")
     write_json(out_dir / "scores.json", res.scores)
+    write_json(key_file, key)
     return {"scores": res.scores, "predictions": res.predictions}
 
 
@@ -276,9 +310,10 @@ def run_demo(cfg: DemoConfig, out: str | Path) -> dict[str, Any]:
                 shutil.rmtree(warm_dir)
             shutil.copytree(src, warm_dir)
         model, processor = _load(warm_dir)
-        evals = {start: _evaluate(model, processor, test, out / "eval" / start, start, cfg)}
+        evals = {start: _evaluate(model, processor, test, out / "eval" / start, start, cfg, model_dir=warm_dir)}
         shuffled = _evaluate(model, processor, test, out / "eval" / f"{start}-shuffled",
-                             f"{start} (shuffled images)", cfg, modes=("cot",), shuffle_images=True)
+                             f"{start} (shuffled images)", cfg, modes=("cot",), shuffle_images=True,
+                             model_dir=warm_dir)
         if cfg.read_eval:  # a model that never writes "The numbers are ..." in its chains is asked directly
             from mmpo.demo.reading import read_check
 
@@ -290,7 +325,8 @@ def run_demo(cfg: DemoConfig, out: str | Path) -> dict[str, Any]:
                             "chance": _chance(test)}
         example = next((p for p in evals[start]["predictions"] if p["mode"] == "cot"
                         and p["verdict"] == "correct"), None)
-        val_warm = (_evaluate(model, processor, val, out / "eval" / f"val-{start}", start, cfg, modes=("cot",))
+        val_warm = (_evaluate(model, processor, val, out / "eval" / f"val-{start}", start, cfg, modes=("cot",),
+                              model_dir=warm_dir)
                     if val and len(cfg.lrs) > 1 else None)
         del model
 
@@ -334,7 +370,7 @@ def run_demo(cfg: DemoConfig, out: str | Path) -> dict[str, Any]:
             seed_evals = {start: evals[start]}
             for name, d in dirs.items():
                 m, p = _load(d)
-                seed_evals[name] = _evaluate(m, p, test, out / "eval" / f"{name}{tag}", name, cfg)
+                seed_evals[name] = _evaluate(m, p, test, out / "eval" / f"{name}{tag}", name, cfg, model_dir=d)
                 del m
         runs_by_seed.append({"seed": seed, "root": root, "dirs": dirs, "evals": seed_evals, "pairs": pair_stats,
                              "sampling": {"responses_per_s": summary.get("responses_per_s")}})
@@ -386,7 +422,7 @@ def _select_lr(cfg: DemoConfig, warm_dir: Path, root: Path, val, seed: int) -> t
                       cfg=cfg)
         m, p = _load(ckpt)
         val_scores[lr] = _evaluate(m, p, val, root / "eval" / f"val-mpo-lr{lr:g}", f"mpo lr {lr:g}", cfg,
-                                   modes=("cot",))["scores"]["modes"]["cot"]["accuracy"]
+                                   modes=("cot",), model_dir=ckpt)["scores"]["modes"]["cot"]["accuracy"]
         del m
     best = max(cfg.lrs, key=lambda lr: (val_scores[lr], -lr))  # ties: the smaller step
     print(f"chosen learning rate {best:g} (validation CoT: "
