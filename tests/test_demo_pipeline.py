@@ -15,7 +15,7 @@ def test_tiny_demo_writes_every_stage(tmp_path):
 
     torch.set_num_threads(2)
     out = tmp_path / "demo"
-    cfg = DemoConfig.preset("tiny")
+    cfg = DemoConfig.preset("tiny", lrs=(1e-5, 2e-5))  # two candidates: the validation selection runs
     results = run_demo(cfg, out)
 
     # Every stage's files exist and are valid.
@@ -43,7 +43,11 @@ def test_tiny_demo_writes_every_stage(tmp_path):
     assert {("mpo", "warmup", "cot"), ("mpo", "sft_chosen", "cot"), ("mpo", "dpo", "cot")} <= comps
     for c in saved["comparisons"]:
         assert c["ci95"][0] <= c["diff"] <= c["ci95"][1]
-    assert saved["settings"]["selection"]["chosen_lr"] in cfg.lrs
+    selection = saved["settings"]["selection"]
+    assert selection["chosen_lr"] in cfg.lrs and set(selection["candidates"]) == {"1e-05", "2e-05"}
+    assert 0.0 <= selection["warmup_val_cot"] <= 1.0
+    for lr in ("1e-05", "2e-05"):
+        assert (out / "eval" / f"val-mpo-lr{lr}" / "scores.json").is_file()
     assert {"data", "warmup", "sample", "select", "train", "evaluate", "report"} <= set(saved["seconds"])
 
 
