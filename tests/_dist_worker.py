@@ -33,6 +33,9 @@ def main(model_dir: str, pairs: str, out: str, batch: int, ref_model: str = "aut
                   "reward_shift": trainer.reward_shift.state_dict(), "holds_reference": trainer.reference.model
                   is not None}
         (Path(out) / "result.json").write_text(json.dumps(result))
+    from mmpo.training import finish_distributed
+
+    finish_distributed()
 
 
 if __name__ == "__main__":

@@ -100,7 +100,21 @@ def run_training(cfg) -> Path:
     trainer.save_mpo_state(str(out))
     if trainer.args.should_save:
         write_model_card(out, cfg, trainer.state.log_history, final, dict(trainer.data_collator.stats))
+    finish_distributed()
     return out
+
+
+def finish_distributed() -> None:
+    """Wait for every rank, then close the process group.
+
+    Ranks that exit while another still writes files (or with the group open) can abort in the
+    collective backend's teardown ("terminate called without an active exception").
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _last_train_metrics(history: list[dict]) -> dict:
