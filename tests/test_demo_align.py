@@ -89,3 +89,23 @@ def test_a_model_without_a_vision_tower_is_refused(tmp_path):
 ])
 def test_loose_reading_parser(text, count, expected):
     assert loose_stated_numbers(text, count) == expected
+
+
+def test_save_smol_trains_or_loads_the_alignment(tmp_path, monkeypatch):
+    from mmpo.models import load_model
+    from mmpo.models import smol as smol_module
+
+    monkeypatch.setattr(smol_module, "build_smol",
+                        lambda seed=0, image_size=64: (*build_tiny("llava", "unit", seed=seed), {}))
+    monkeypatch.setattr(smol_module, "gguf_path", lambda: tmp_path)
+    trained_dir, info = smol_module.save_smol(tmp_path / "a", alignment={"train": SMALL, "folder": tmp_path / "al"})
+    assert info["alignment"]["vision_steps"] == SMALL.vision_steps
+    loaded_dir, info = smol_module.save_smol(tmp_path / "b", seed=1, alignment={"folder": tmp_path / "al"})
+    assert info["alignment"]["vision_steps"] == SMALL.vision_steps
+    trained, _ = load_model(trained_dir)
+    loaded, _ = load_model(loaded_dir)
+    same = {n: torch.equal(p, q) for (n, p), (_, q) in zip(trained.named_parameters(), loaded.named_parameters())}
+    assert all(v for n, v in same.items() if _vision_or_projector(n))  # the vision side came from the folder
+    assert not all(v for n, v in same.items() if not _vision_or_projector(n))  # the rest is seed 1's own
+    with pytest.raises(MMPOError, match="needs a folder"):
+        align.align_model(trained, None, train=SMALL)

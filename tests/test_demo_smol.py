@@ -12,7 +12,7 @@ from mmpo.errors import MMPOError
 
 
 @pytest.fixture
-def tiny_smol(monkeypatch):
+def tiny_smol(monkeypatch, tmp_path):
     from mmpo.models import load_model
     from mmpo.models import smol as smol_module
 
@@ -21,6 +21,7 @@ def tiny_smol(monkeypatch):
         return model, processor, {"parameters": 0, "seconds": 0.0, "text_logits_max_diff": 0.0}
 
     monkeypatch.setattr(smol_module, "build_smol", fake_build_smol)
+    monkeypatch.setattr(smol_module, "gguf_path", lambda: tmp_path)  # no package needed for the stand-in
 
 
 @pytest.mark.slow
@@ -64,10 +65,26 @@ def test_unknown_backbone_and_selection_without_validation_are_clear_errors(tmp_
         pipeline._select_lr(cfg, tmp_path, tmp_path, [], 0)
 
 
-def test_smol_preset_is_sized_for_the_cpu_budget():
-    cfg = DemoConfig.preset("smol")
-    assert cfg.backbone == "smol" and "--use_lora" in cfg.train_args and len(cfg.lrs) == 1
-    assert cfg.n_test >= 500 and cfg.read_eval > 0
+def test_smol_presets_train_lora_at_one_fixed_learning_rate_with_room_for_chains():
+    for name in ("smol", "smol_tiny"):
+        cfg = DemoConfig.preset(name)
+        assert cfg.backbone == "smol" and "--use_lora" in cfg.train_args and len(cfg.lrs) == 1
+        assert cfg.max_new_tokens >= 128 and cfg.direct_max_new_tokens and cfg.read_eval > 0
+    assert DemoConfig.preset("smol").n_test >= 500
+
+
+def test_demo_command_maps_backbone_and_preset(monkeypatch, tmp_path):
+    from mmpo.cli import main
+
+    seen = []
+    monkeypatch.setattr(pipeline, "run_demo", lambda cfg, out: seen.append(cfg))
+    assert main(["demo", "--out", str(tmp_path), "--backbone", "smol"]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--backbone", "smol", "--preset", "tiny"]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--preset", "tiny"]) == 0
+    assert [c.n_train for c in seen] == [DemoConfig.preset(p).n_train for p in ("smol", "smol_tiny", "tiny")]
+    assert [c.backbone for c in seen] == ["smol", "smol", "tiny"]
+    assert main(["demo", "--out", str(tmp_path), "--backbone", "smol", "--full"]) == 2
+    assert main(["demo", "--out", str(tmp_path), "--preset", "smol"]) == 2
 
 
 def test_a_rerun_reuses_only_evaluations_of_the_same_weights(tmp_path, tiny_model_dir, monkeypatch):

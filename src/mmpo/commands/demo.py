@@ -38,18 +38,11 @@ def run(args: argparse.Namespace) -> int:
     if args.backbone == "smol":
         if args.full or args.preset not in (None, "smol", "tiny"):
             raise MMPOError("--backbone smol has its own scale; use it without --full (or with --preset tiny)")
-        preset = args.preset or "smol"
+        preset = "smol_tiny" if args.preset == "tiny" else "smol"
     else:
         if args.preset == "smol":
             raise MMPOError("--preset smol needs --backbone smol")
         preset = args.preset or ("full" if args.full else "default")
-    overrides = {"backbone": "smol"} if args.backbone == "smol" and preset == "tiny" else {}
-    if overrides:
-        from mmpo.demo.pipeline import SMOL_LORA
-
-        # SmolLM2's chains run ~100 tokens: the tiny preset's 24 would truncate every one (no pairs).
-        overrides.update(train_args=SMOL_LORA, read_eval=8, max_new_tokens=128, direct_max_new_tokens=16,
-                         n_train=32, samples=8, temperature=0.6, top_k=20)
-    cfg = DemoConfig.preset(preset, seed=args.seed, from_scratch=args.from_scratch, warmup=args.warmup, **overrides)
+    cfg = DemoConfig.preset(preset, seed=args.seed, from_scratch=args.from_scratch, warmup=args.warmup)
     run_demo(cfg, args.out)
     return 0

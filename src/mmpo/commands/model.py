@@ -79,7 +79,10 @@ def run(args: argparse.Namespace) -> int:
         if args.alignment == "shipped" and args.image_size != 64:
             raise MMPOError("the shipped alignment is for 64 px images; use --alignment train or random "
                             f"with --image-size {args.image_size}")
-        align = {"shipped": "shipped", "random": None, "train": Path(args.out) / "alignment"}[args.alignment]
+        from mmpo.demo.align import AlignConfig
+
+        align = {"shipped": {}, "random": None,
+                 "train": {"train": AlignConfig(seed=args.seed), "folder": Path(args.out) / "alignment"}}[args.alignment]
         out, info = save_smol(args.out, seed=args.seed, image_size=args.image_size, alignment=align)
         model, _ = load_model(out)  # report what a user will load, not what was built
         print(f"wrote smol llava (SmolLM2-135M-Instruct + CLIP, {num_parameters(model):,} parameters, "

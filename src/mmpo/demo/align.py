@@ -1,8 +1,9 @@
 """Alignment of the smol model: teach a new vision tower to speak to the frozen SmolLM2.
 
-    from mmpo.demo.align import AlignConfig, train_alignment, apply_alignment
-    train_alignment(AlignConfig(), base_dir="models/smol", out_dir="align")  # writes alignment.safetensors
-    apply_alignment(model, "align")                                          # loads it into a smol model
+    from mmpo.demo.align import AlignConfig, align_model, train_alignment, apply_alignment
+    train_alignment(AlignConfig(), "align")      # a fresh smol model; writes align/alignment.safetensors
+    apply_alignment(model, "align")              # loads it into a smol model
+    align_model(model, processor)                # the shipped alignment (or train=AlignConfig(), folder=...)
 
 The language model never changes here: its general ability to write chains of thought is what
 the preference stage builds on, so alignment trains only the vision tower and the projector
@@ -257,3 +258,18 @@ def apply_alignment(model: Any, align_dir: str | Path) -> dict[str, Any]:
             own[name].copy_(tensor.to(own[name].dtype))
     manifest = Path(align_dir) / MANIFEST
     return json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else {}
+
+
+def align_model(model: Any, processor: Any, *, train: AlignConfig | None = None,
+                folder: str | Path | None = None) -> dict[str, Any]:
+    """Give a smol model its vision side; returns the alignment's manifest.
+
+    With `train`, train it now and write it into `folder` (required); otherwise load it from
+    `folder`, by default the alignment that ships with mmpo.
+    """
+    if train is not None:
+        if folder is None:
+            raise MMPOError("training an alignment needs a folder to write it into")
+        train_alignment(train, folder, model=model, processor=processor)
+        return json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+    return apply_alignment(model, folder if folder is not None else shipped_alignment())

@@ -84,6 +84,12 @@ class DemoConfig:
             # SmolLM2-135M with LoRA, sized for about an hour on 2 CPU cores (see README): its chains
             # run ~100 tokens, so prompts, pairs per prompt and the test split are smaller. One
             # learning rate fixed beforehand (no validation split: each candidate would cost ~10 min).
+            # The tiny smoke run on SmolLM2 (~9 min): its chains run ~100 tokens, so the tiny
+            # preset's 24 would truncate every one and leave no pairs.
+            "smol_tiny": dict(backbone="smol", n_train=32, n_val=0, n_test=24, samples=8, temperature=0.6,
+                              top_k=20, lrs=(1e-5,), max_new_tokens=128, direct_max_new_tokens=16,
+                              batch_size=4, eval_batch_size=16, sample_batch_size=8, logging_steps=1,
+                              read_eval=8, train_args=SMOL_LORA),
             "smol": dict(backbone="smol", n_train=320, n_val=0, n_test=500, samples=8, temperature=0.6,
                          top_k=20, max_new_tokens=128, direct_max_new_tokens=16, max_pairs_per_prompt=2,
                          lrs=(2e-4,), epochs=1.0,
@@ -200,21 +206,19 @@ def _train(variant: str, init: Path, pairs_dir: Path, out_dir: Path, *, lr: floa
 
 def _smol_start(cfg: DemoConfig, out_dir: Path) -> None:
     """Write the aligned smol model: SmolLM2 from its GGUF file plus the shipped (or retrained) alignment."""
-    from mmpo.demo.align import AlignConfig, apply_alignment, shipped_alignment, train_alignment
-    from mmpo.models.smol import build_smol
+    from mmpo.demo.align import AlignConfig
+    from mmpo.models.smol import save_smol
 
-    model, processor, _ = build_smol(cfg.seed)
     if cfg.from_scratch:
         base = AlignConfig(seed=cfg.seed)
-        acfg = replace(base, vision_steps=max(1, int(base.vision_steps * cfg.warmup_scale)),
-                       lm_steps=max(1, int(base.lm_steps * cfg.warmup_scale)))
-        train_alignment(acfg, out_dir.parent / "alignment", model=model, processor=processor)
+        train = replace(base, vision_steps=max(1, int(base.vision_steps * cfg.warmup_scale)),
+                        lm_steps=max(1, int(base.lm_steps * cfg.warmup_scale)))
+        alignment = {"train": train, "folder": out_dir.parent / "alignment"}
     else:
-        apply_alignment(model, Path(cfg.warmup) if cfg.warmup else shipped_alignment())
+        alignment = {"folder": cfg.warmup} if cfg.warmup else {}
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    model.save_pretrained(out_dir, safe_serialization=True)
-    processor.save_pretrained(out_dir)
+    save_smol(out_dir, cfg.seed, alignment=alignment)
 
 
 def _load(path: Path):

@@ -163,12 +163,12 @@ def build_smol(seed: int = 0, *, image_size: int = 64) -> tuple[Any, Any, dict[s
 
 
 def save_smol(out_dir: str | Path, seed: int = 0, *, image_size: int = 64,
-              alignment: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
+              alignment: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
     """Build the smol model and write it (safetensors + processor) to `out_dir`; returns (path, info).
 
-    `alignment`: None keeps the vision tower and projector random; "shipped" loads the alignment
-    that ships in mmpo; any other path is a folder to *train* the alignment into (see
-    `mmpo.demo.align`), which is then applied.
+    `alignment`: None keeps the vision tower and projector random; a dict gives them the
+    alignment through `mmpo.demo.align.align_model(**alignment)`: `{}` the shipped one,
+    `{"folder": F}` the one in F, `{"train": AlignConfig(), "folder": F}` a new one trained into F.
     """
     from mmpo.models.tiny import _writable_dir
 
@@ -177,13 +177,9 @@ def save_smol(out_dir: str | Path, seed: int = 0, *, image_size: int = 64,
     _writable_dir(out)
     model, processor, info = build_smol(seed, image_size=image_size)
     if alignment is not None:
-        from mmpo.demo.align import AlignConfig, apply_alignment, shipped_alignment, train_alignment
+        from mmpo.demo.align import align_model
 
-        if alignment == "shipped":
-            info["alignment"] = apply_alignment(model, shipped_alignment()).get("config")
-        else:
-            train_alignment(AlignConfig(seed=seed), alignment, model=model, processor=processor)
-            info["alignment"] = str(alignment)
+        info["alignment"] = align_model(model, processor, **alignment).get("config")
     model.save_pretrained(out, safe_serialization=True)
     processor.save_pretrained(out)
     return out, info
