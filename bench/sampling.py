@@ -33,12 +33,12 @@ def main() -> None:
 
     import torch
 
-    from mmpo.chat import chat_prompt, encode, image_token_count
-    from mmpo.images import load_image
+    from mmpo.data.chat import chat_prompt, encode, image_token_count
+    from mmpo.data.images import load_image
+    from mmpo.data.prompts import build_prompt
+    from mmpo.data.records import load_records
     from mmpo.models import build_tiny, num_parameters
-    from mmpo.prompts import build_prompt
-    from mmpo.records import load_records
-    from mmpo.sampling import draw_samples
+    from mmpo.sample.prefill import draw_samples
     from mmpo.synth import write_benchmark
 
     if args.threads:

@@ -7,7 +7,7 @@
 One step = policy forward, reference log-probs, loss 0.8 sigmoid + 0.2 bco_pair + 1.0 sft, backward,
 AdamW step, on the same model weights, tokens and images for every variant:
 
-  a  mmpo: shared-prefix forward, reference log-probs precomputed (mmpo.ref_cache: a no-grad pass, the
+  a  mmpo: shared-prefix forward, reference log-probs precomputed (mmpo.train.reference: a no-grad pass, the
      on-disk cache, Reference("precomputed"); no reference model at train time)
   b  mmpo: shared-prefix forward, reference model run each step (shared-prefix, no grad)
   c  mmpo: plain two-sequence forward for policy and reference (what every peer does)
@@ -142,10 +142,10 @@ def mmpo_inputs(args, processor, examples) -> dict:
 
 
 def mpo_loss(policy: dict, ref_chosen, ref_rejected, shift):
-    """0.8 DPO + 0.2 BCO (running-mean shift) + 1.0 SFT, from mmpo.losses (DESIGN.md §3)."""
+    """0.8 DPO + 0.2 BCO (running-mean shift) + 1.0 SFT, from mmpo.train.losses (DESIGN.md §3)."""
     import torch
 
-    from mmpo.losses import bco_pair_loss, sft_loss, sigmoid_loss
+    from mmpo.train.losses import bco_pair_loss, sft_loss, sigmoid_loss
 
     hc, hr = policy["chosen_logps"] - ref_chosen, policy["rejected_logps"] - ref_rejected
     delta = shift.update(BETA * torch.cat([hc, hr]).detach().mean())
@@ -163,20 +163,19 @@ def make_mmpo_step(variant: str, policy, reference, inputs):
     """A closure running one training step of variant a, b or c; the policy is its own copy."""
     import torch
 
-    from mmpo.fast_forward import plain_logps, shared_prefix_logps
-    from mmpo.losses import RewardShift
+    from mmpo.train.logps import plain_logps, shared_prefix_logps
+    from mmpo.train.losses import RewardShift
 
     forward = plain_logps if variant == "c" else shared_prefix_logps
     opt, shift = _optimizer(policy), RewardShift("running_mean")
     cached = None
     if variant == "a":
         # mmpo's precomputed path without the Trainer: the no-grad pass over the start model (the
-        # reference), the on-disk cache (mmpo.ref_cache), and Reference("precomputed") reading the
+        # reference), the on-disk cache (mmpo.train.reference), and Reference("precomputed") reading the
         # values from the batch, as MPOTrainer.compute_loss does. No reference model is kept.
         from pathlib import Path
 
-        from mmpo.ref_cache import model_digest, read_cache, write_cache
-        from mmpo.reference import Reference
+        from mmpo.train.reference import Reference, model_digest, read_cache, write_cache
 
         policy.eval()
         with torch.no_grad():
@@ -336,7 +335,7 @@ def main(argv=None) -> None:
         return
     import torch
 
-    import mmpo.fast_forward
+    import mmpo.train.logps
 
     variants = "".join(v for v in "abcd" if v in args.variants)
     base, inputs, steps = _setup(args, variants)
@@ -354,7 +353,7 @@ def main(argv=None) -> None:
     # which at step 0 changes nothing: every reward is 0).
     first = {v: steps[v]() for v in variants}
     print("first loss: " + ", ".join(f"{v} {first[v]:.6f}" for v in variants))
-    assert mmpo.fast_forward.unsupported_reason(base, inputs["prompt_inputs"]) is None
+    assert mmpo.train.logps.unsupported_reason(base, inputs["prompt_inputs"]) is None
 
     times = {v: [] for v in variants}
     for rep in range(args.reps):

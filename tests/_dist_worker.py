@@ -18,9 +18,10 @@ from _mpo_data import step_logs, train_args  # noqa: E402
 
 def main(model_dir: str, pairs: str, out: str, batch: int, ref_model: str = "auto") -> None:
     torch.set_num_threads(1)
+    from mmpo.data.pairs import load_pairs
     from mmpo.models import load_model
-    from mmpo.pair_data import PairDataset, load_pairs
-    from mmpo.trainer import MPOTrainer
+    from mmpo.train.collate import PairDataset
+    from mmpo.train.trainer import MPOTrainer
 
     model, processor = load_model(model_dir)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -33,7 +34,7 @@ def main(model_dir: str, pairs: str, out: str, batch: int, ref_model: str = "aut
                   "reward_shift": trainer.reward_shift.state_dict(), "holds_reference": trainer.reference.model
                   is not None}
         (Path(out) / "result.json").write_text(json.dumps(result))
-    from mmpo.training import finish_distributed
+    from mmpo.train.run import finish_distributed
 
     finish_distributed()
 

@@ -35,7 +35,7 @@ def write_pairs(folder, n: int = 8, seed: int = 0) -> Path:
 
 def train_args(out, **kw):
     """MPOConfig for a few fast CPU steps; keyword arguments override."""
-    from mmpo.config import MPOConfig
+    from mmpo.train.config import MPOConfig
 
     base = dict(output_dir=str(out), per_device_train_batch_size=2, max_steps=3, logging_steps=1,
                 learning_rate=1e-3, lr_scheduler_type="constant", save_strategy="no", use_cpu=True,

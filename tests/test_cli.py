@@ -5,7 +5,7 @@ from mmpo.cli import COMMANDS, main
 
 
 def test_import_is_light():
-    code = "import sys, mmpo, mmpo.cli, mmpo.records; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    code = "import sys, mmpo, mmpo.cli, mmpo.data.files; print('torch' in sys.modules, 'transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 

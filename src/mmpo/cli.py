@@ -6,6 +6,9 @@ Usage:
     mmpo check --answer 0.5 --type float --precision 1 "... Final answer: 1/2"
     mmpo sample / pairs / train / eval / report / demo  (see `mmpo <cmd> --help`)
 
+Each subcommand's module calls the entry function of its stage's subpackage (`mmpo.sample.run`,
+`mmpo.train.run`, `mmpo.eval.run`, ...); see docs/stages.md.
+
 Each subcommand lives in `mmpo.commands.<name>` with `configure(parser)` and `run(args) -> int`.
 Those modules import only the standard library at the top, so `mmpo --help` stays fast.
 """
@@ -44,14 +47,7 @@ def build_parser(argv_cmd: str | None = None) -> argparse.ArgumentParser:
         if argv_cmd is not None and name != argv_cmd:
             sub.add_parser(name, help=help_text)
             continue
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            p = sub.add_parser(name, help=help_text + " [not built yet]")
-            p.set_defaults(_missing=name)
-            continue
+        module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.configure(p)
@@ -66,9 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     cmd = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(cmd if cmd in COMMANDS else None)
     args = parser.parse_args(argv)
-    if getattr(args, "_missing", None):
-        print(f"mmpo {args._missing}: this stage is not built yet.", file=sys.stderr)
-        return 2
     if not hasattr(args, "_run"):
         parser.print_help()
         return 0

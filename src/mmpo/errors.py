@@ -22,3 +22,13 @@ class InputError(MMPOError):
             where.append(f"field '{field}'")
         prefix = ", ".join(where)
         super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+# What a stage does with a bad record: stop naming it (raise), or count it and go on (skip).
+ON_ERROR = ("raise", "skip")
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    """Raise MMPOError naming the option when `value` is not one of `choices`."""
+    if value not in choices:
+        raise MMPOError(f"{name} must be one of {', '.join(choices)}, got {value!r}")

@@ -57,8 +57,6 @@ thread.
 """
 
 from mmpo.answers.check import (
-    ANSWER_TYPES,
-    QUESTION_TYPES,
     SCORINGS,
     SYMBOLIC_BUDGET_S,
     VERDICTS,
@@ -66,6 +64,7 @@ from mmpo.answers.check import (
     check_answer,
 )
 from mmpo.answers.extract import MAX_ANSWER_CHARS, extract_answer
+from mmpo.data.records import ANSWER_TYPES, QUESTION_TYPES
 
 __all__ = [
     "ANSWER_TYPES",

@@ -1,34 +1,19 @@
-"""check_answer: one response against one MathVista-schema record, in the default (careful) mode."""
+"""check_answer: one response against one MathVista-schema record, in the default (careful) mode
+(`mmpo.answers.compare`) or the official MathVista one (`mmpo.answers.mathvista`)."""
 
 from __future__ import annotations
 
-import math
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mmpo.answers.extract import _REVISION, clean, extract_answer
-from mmpo.answers.normalize import (
-    ParsedNumber,
-    decimals_of,
-    format_number,
-    norm_text,
-    parse_number,
-    round_half_up,
-    split_list,
-    strip_delimiters,
-    unit_conflict,
-    unwrap,
-)
-from mmpo.answers.symbolic import looks_symbolic, symbolic_equal, symbolic_value
-from mmpo.errors import InputError
+from mmpo.answers.compare import compare, gold_from_record
+from mmpo.answers.extract import extract_answer
+from mmpo.answers.mathvista import mathvista_compare
 
 VERDICTS = ("correct", "incorrect", "format_failure")
 SCORINGS = ("default", "mathvista")
-QUESTION_TYPES = ("multi_choice", "free_form")
-ANSWER_TYPES = ("integer", "float", "text", "list")
 SYMBOLIC_BUDGET_S = 2.0  # wall-clock budget for all symbolic work of one check
 
 
@@ -53,77 +38,6 @@ class Verdict:
         return {"extracted": self.extracted, "verdict": self.verdict}
 
 
-@dataclass(frozen=True, slots=True)
-class Gold:
-    """A record's answer fields, checked and normalised once per check."""
-
-    answer: str  # the answer as text (a list answer as "[1, 2]")
-    items: tuple[str, ...] | None  # list answers: the elements
-    question_type: str
-    answer_type: str
-    choices: tuple[str, ...]
-    precision: int | None
-    unit: str | None
-
-
-def gold_from_record(record: Mapping[str, Any]) -> Gold:
-    if not isinstance(record, (dict, Mapping)):
-        raise InputError(f"a record must be a dict, got {type(record).__name__}")
-    answer = record.get("answer")
-    if answer is None or answer == "" or isinstance(answer, bool):
-        raise InputError("the record has no answer to check against", field="answer")
-    choices = record.get("choices") or ()
-    if not isinstance(choices, (list, tuple)):
-        raise InputError(f"must be a list, got {type(choices).__name__}", field="choices")
-    choices = tuple(map(str, choices))
-    qt = record.get("question_type") or ("multi_choice" if choices else "free_form")
-    if qt not in QUESTION_TYPES:
-        raise InputError(f"must be one of {', '.join(QUESTION_TYPES)}, got {qt!r}", field="question_type")
-    if qt == "multi_choice" and not choices:
-        raise InputError("a multi_choice record needs choices", field="choices")
-    at = record.get("answer_type") or _infer_answer_type(answer, qt)
-    if at not in ANSWER_TYPES:
-        raise InputError(f"must be one of {', '.join(ANSWER_TYPES)}, got {at!r}", field="answer_type")
-    precision = record.get("precision")
-    if precision is not None:
-        if isinstance(precision, bool) or not isinstance(precision, (int, float)) or precision < 0 \
-                or not float(precision).is_integer() or precision > 15:
-            raise InputError(f"must be a whole number of decimals (0 to 15), got {precision!r}", field="precision")
-        precision = int(precision)
-    unit = record.get("unit")
-    if unit is not None and not isinstance(unit, str):
-        raise InputError(f"must be a string, got {type(unit).__name__}", field="unit")
-    items = None
-    if isinstance(answer, (list, tuple)):
-        items = tuple(format_number(x) if isinstance(x, float) else str(x) for x in answer)
-        text = str(list(answer))
-    else:
-        text = format_number(answer) if isinstance(answer, float) else str(answer)
-        if at == "list":
-            parts = split_list(text)
-            items = tuple(parts) if parts else None
-    return Gold(text, items, qt, at, choices, precision, unit or None)
-
-
-def _infer_answer_type(answer: Any, question_type: str) -> str:
-    if question_type == "multi_choice":
-        return "text"
-    if isinstance(answer, (list, tuple)):
-        return "list"
-    if isinstance(answer, int):
-        return "integer"
-    if isinstance(answer, float):
-        return "float"
-    s = str(answer).strip()
-    if re.fullmatch(r"[+-]?\d+", s):
-        return "integer"
-    if re.fullmatch(r"[+-]?\d*\.\d+", s):
-        return "float"
-    if s.startswith("[") and s.endswith("]"):
-        return "list"
-    return "text"
-
-
 def check_answer(response: str | None, record: Mapping[str, Any], *, scoring: str = "default",
                  lenient: bool | None = None, rel_tol: float | None = None) -> Verdict:
     """Extract the answer from `response` and judge it against `record` (MathVista fields).
@@ -141,8 +55,6 @@ def check_answer(response: str | None, record: Mapping[str, Any], *, scoring: st
     if extracted is None:
         return Verdict(None, "format_failure", None, "no answer found")
     if scoring == "mathvista":
-        from mmpo.answers.mathvista import mathvista_compare
-
         ok, normalized = mathvista_compare(extracted, gold)
         return Verdict(extracted, "correct" if ok else "incorrect", normalized, "mathvista rules")
     deadline = time.monotonic() + SYMBOLIC_BUDGET_S
@@ -150,196 +62,3 @@ def check_answer(response: str | None, record: Mapping[str, Any], *, scoring: st
     return Verdict(extracted, "correct" if ok else "incorrect", normalized, reason)
 
 
-def compare(pred: str, gold: Gold, deadline: float, rel_tol: float | None = None) -> tuple[bool, str | None, str]:
-    """(correct?, the prediction as compared, reason) in the default mode."""
-    if gold.question_type == "multi_choice":
-        g, _ = choice_index(gold.answer, gold.choices, None, is_gold=True)
-        if g is not None:
-            p, how = choice_index(pred, gold.choices, deadline)
-            if p is None:
-                return False, None, how
-            return p == g, f"({chr(65 + p)}) {gold.choices[p]}", how
-        # The answer is not one of the choices (a data quirk): judge it as a free-form answer.
-    if gold.answer_type in ("integer", "float"):
-        return _compare_number(pred, gold, deadline, rel_tol)
-    if gold.answer_type == "list":
-        return _compare_list(pred, gold, rel_tol)
-    return _compare_text(pred, gold, deadline)
-
-
-# ------------------------------------------------------------------ multiple choice
-
-_LETTER_FORM = re.compile(
-    r"^(?:(?:option|choice|answer)\s*:?\s*)?"
-    r"(?:\((?P<a>[A-Za-z])\)|\[(?P<b>[A-Za-z])\]|(?P<c>[A-Za-z])(?P<sep>[.):,]|(?=\s)|$))"
-    r"\s*(?P<rest>.*)$", re.S | re.I)
-_AFFIRM = re.compile(r"^(?:is\s+)?(?:the\s+)?(?:correct|right)(?:\s+(?:answer|option|choice))?$", re.I)
-_OTHER_LETTER = re.compile(r"\(([A-Z])\)")
-
-
-def choice_index(pred: str, choices: tuple[str, ...], deadline: float | None, *,
-                 is_gold: bool = False) -> tuple[int | None, str]:
-    """Which choice `pred` names: (index, rule) or (None, why not)."""
-    if is_gold and pred in choices:
-        return choices.index(pred), "choice text"
-    s = unwrap(clean(pred) or pred)
-    norms = [norm_text(c) for c in choices]
-    ns = norm_text(s)
-    hits = [i for i, c in enumerate(norms) if c and c == ns]
-    if len(hits) == 1:
-        return hits[0], "choice text"
-    if len(hits) > 1:
-        return None, "names several choices"
-    m = _LETTER_FORM.match(s)
-    if m:
-        letter = m.group("a") or m.group("b") or m.group("c")
-        idx = ord(letter.upper()) - 65
-        rest = m.group("rest").strip()
-        if 0 <= idx < len(choices) and (letter.isupper() or len(s) <= 3):
-            if not rest:
-                return idx, "option letter"
-            nr = norm_text(rest)
-            if nr == norms[idx] or _same_number(rest, choices[idx]) or _AFFIRM.match(rest):
-                return idx, "option letter and text"
-            if m.group("c") is None or m.group("sep"):  # "(B) ...", "B. ...": a letter, then more words
-                if any(nr == c for c in norms) or _same_number_any(rest, choices):
-                    return None, "option letter contradicts its text"
-                other = _OTHER_LETTER.findall(rest)
-                if _REVISION.search(rest) or any(o != letter.upper() for o in other):
-                    return None, "names more than one option"
-                return idx, "option letter"
-    if is_gold:
-        return None, "answer is not a choice"
-    pn = parse_number(s)
-    if pn is not None:
-        hits = [i for i, c in enumerate(choices) if _same_number(s, c)]
-        if len(hits) == 1:
-            return hits[0], "number"
-        if len(hits) > 1:
-            return None, "number matches several choices"
-    prefix = _prefix_choice(ns, norms)
-    if prefix is not None:
-        return prefix, "choice text first"
-    bare = strip_delimiters(pred)
-    # Symbolic matching only where it can add something: never between plain numbers (the fast path).
-    needs_sympy = pn is None or any(parse_number(c) is None for c in choices)
-    if deadline is not None and needs_sympy and looks_symbolic(bare):
-        hits = [i for i, c in enumerate(choices) if symbolic_equal(strip_delimiters(c), bare, deadline)]
-        if len(hits) == 1:
-            return hits[0], "symbolic"
-    return None, "matches no choice"
-
-
-def _same_number(a: str, b: str) -> bool:
-    pa, pb = parse_number(a), parse_number(b)
-    if pa is None or pb is None or unit_conflict(pa.unit, pb.unit or None):
-        return False
-    return any(math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12) for x in _values(pa) for y in _values(pb))
-
-
-def _same_number_any(a: str, choices: tuple[str, ...]) -> bool:
-    return any(_same_number(a, c) for c in choices)
-
-
-def _prefix_choice(ns: str, norms: list[str]) -> int | None:
-    """'yes because ...' -> the choice 'yes', when the rest names no other choice."""
-    found = [i for i, c in enumerate(norms) if c and ns.startswith(c + " ")]
-    if not found:
-        return None
-    best = max(found, key=lambda i: len(norms[i]))
-    if sum(len(norms[i]) == len(norms[best]) for i in found) > 1:
-        return None
-    rest = f" {ns[len(norms[best]):]} "
-    if any(c and i != best and f" {c} " in rest for i, c in enumerate(norms)):
-        return None
-    return best
-
-
-# ------------------------------------------------------------------ numbers
-
-def _values(p: ParsedNumber) -> tuple[float, ...]:
-    return (p.value, p.value / 100) if p.percent else (p.value,)
-
-
-def numbers_match(v: float, g: float, *, kind: str, precision: int | None, gold_text: str,
-                  rel_tol: float | None = None) -> bool:
-    if not math.isfinite(v):
-        return False
-    if rel_tol and abs(v - g) <= rel_tol * abs(g):
-        return True
-    if kind == "integer":
-        return v == g
-    digits = precision if precision is not None else decimals_of(gold_text)
-    if precision is None and digits == 0:
-        return math.isclose(v, g, rel_tol=1e-9, abs_tol=1e-12)
-    rv, rg = round_half_up(v, digits), round_half_up(g, digits)
-    return rv is not None and rv == rg
-
-
-def _number_of(text: str, deadline: float | None) -> ParsedNumber | None:
-    p = parse_number(text)
-    if p is None and deadline is not None:
-        v = symbolic_value(strip_delimiters(text), deadline)
-        if v is not None:
-            p = ParsedNumber(v, False, "")
-    return p
-
-
-def _compare_number(pred: str, gold: Gold, deadline: float, rel_tol: float | None):
-    g = _number_of(gold.answer, deadline)
-    if g is None:
-        return _compare_text(pred, gold, deadline)
-    p = _number_of(pred, deadline)
-    if p is None:
-        return False, None, "not a number"
-    shown = format_number(p.value) + ("%" if p.percent else "")
-    if unit_conflict(p.unit, gold.unit or g.unit or None):
-        return False, f"{shown} {p.unit}", "unit differs"
-    ok = any(numbers_match(v, gv, kind=gold.answer_type, precision=gold.precision, gold_text=gold.answer,
-                           rel_tol=rel_tol) for v in _values(p) for gv in _values(g))
-    return ok, shown, "number"
-
-
-# ------------------------------------------------------------------ lists and text
-
-def _compare_list(pred: str, gold: Gold, rel_tol: float | None):
-    gold_items = gold.items
-    if not gold_items:
-        return False, None, "answer is not a list"
-    items = split_list(pred)
-    if items is None:
-        return False, None, "not a list"
-    shown = "[" + ", ".join(items) + "]"
-    if len(items) != len(gold_items):
-        return False, shown, f"{len(items)} elements, expected {len(gold_items)}"
-    for p, g in zip(items, gold_items):
-        pn, gn = parse_number(p), parse_number(g)
-        if pn is not None and gn is not None:
-            if not numbers_match(pn.value, gn.value, kind="float", precision=gold.precision, gold_text=g,
-                                 rel_tol=rel_tol):
-                return False, shown, "element differs"
-        elif norm_text(p) != norm_text(g):
-            return False, shown, "element differs"
-    return True, shown, "list"
-
-
-_YES_NO = {"yes": "no", "no": "yes", "true": "false", "false": "true"}
-
-
-def _compare_text(pred: str, gold: Gold, deadline: float):
-    np_, ng = norm_text(pred), norm_text(gold.answer)
-    if np_ and np_ == ng:
-        return True, np_, "text"
-    if ng in _YES_NO:
-        words = np_.split()
-        ok = bool(words) and words[0] == ng and _YES_NO[ng] not in words
-        return ok, np_, "yes/no"
-    if parse_number(pred) is not None and parse_number(gold.answer) is not None:
-        return _same_number(pred, gold.answer), np_, "number"
-    g, p = strip_delimiters(gold.answer), strip_delimiters(pred)
-    if looks_symbolic(g) and looks_symbolic(p):
-        same = symbolic_equal(g, p, deadline)
-        if same is None:
-            return False, np_, "symbolic check undecided"
-        return same, np_, "symbolic"
-    return False, np_, "text differs"

@@ -35,7 +35,7 @@ _IS = re.compile(
     r"(?:(?<![^\W\d_])(?:answer|option|choice)[ \t]+(?:is|would[ \t]+be|should[ \t]+be)(?![\w])"
     r"(?:[ \t]*+[:：])?|答案[是为])[ \t]*+", re.I)
 _SENTENCE_END = re.compile(r"[.!?。！？](?=\s)")
-_REVISION = re.compile(r"\b(?:wait|actually|correction|sorry|hmm+|i mean|oops)\b", re.I)
+REVISION_WORDS = re.compile(r"\b(?:wait|actually|correction|sorry|hmm+|i mean|oops)\b", re.I)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _ANSWER_PREFIX = re.compile(
     r"^(?:(?:so|thus|therefore|hence)[, ]+)?(?:the[ \t]+)?(?:final[ \t]+|correct[ \t]+)?"
@@ -117,7 +117,7 @@ def _first_sentence(segment: str) -> str:
     if m is None:
         return segment
     head, tail = segment[:m.start()], segment[m.end():]
-    if head.count("$") % 2 or _REVISION.search(tail):
+    if head.count("$") % 2 or REVISION_WORDS.search(tail):
         return segment
     tail_numbers = set(_NUMBER.findall(tail))
     if tail_numbers and not tail_numbers <= set(_NUMBER.findall(head)):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from mmpo.answers.check import Gold, choice_index
+from mmpo.answers.compare import Gold, choice_index
 from mmpo.answers.extract import MAX_ANSWER_CHARS, clean
 from mmpo.answers.normalize import format_number, parse_number, split_list, strip_delimiters
 

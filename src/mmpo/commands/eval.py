@@ -17,11 +17,13 @@ import argparse
 
 
 def configure(p: argparse.ArgumentParser) -> None:
+    from mmpo.answers import SCORINGS  # pure text: no torch
+
     p.add_argument("--model", required=True, help="checkpoint directory (weights + processor)")
     p.add_argument("--data", required=True, help="MathVista-schema records (.jsonl, or a .json list/dict)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--modes", default="direct,cot", help="comma-separated: direct, cot (default both), boxed")
-    p.add_argument("--scoring", default="default", choices=["default", "mathvista"],
+    p.add_argument("--scoring", default="default", choices=SCORINGS,
                    help="answer checking rules (mathvista: the official benchmark's)")
     p.add_argument("--max-new-tokens", type=int, default=512, help="response length limit (default 512)")
     p.add_argument("--direct-max-new-tokens", type=int, default=None,
@@ -39,8 +41,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mmpo.evaluate import run_eval
-    from mmpo.report import scores_markdown
+    from mmpo.eval.report import scores_markdown
+    from mmpo.eval.run import run_eval
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     result = run_eval(args.model, args.data, args.out, modes=modes, scoring=args.scoring,

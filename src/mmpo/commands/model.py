@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import argparse
 
-ARCHS = ("llava", "qwen2_vl", "internvl")  # kept equal to mmpo.models.ARCHS (tested)
-SIZES = ("unit", "small")
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from mmpo.models.tiny import ARCHS, SIZES  # light: the standard library until a model is built
+
     sub = parser.add_subparsers(dest="model_command", metavar="ACTION")
     tiny = sub.add_parser("tiny", help="write a tiny random-weight checkpoint")
     tiny.add_argument("--arch", required=True, choices=ARCHS)
@@ -75,15 +74,17 @@ def run(args: argparse.Namespace) -> int:
 
         from mmpo.models import load_model, num_parameters
         from mmpo.models.smol import save_smol
+        from mmpo.pretrain.smol_align import AlignConfig, save_aligned_smol
 
         if args.alignment == "shipped" and args.image_size != 64:
             raise MMPOError("the shipped alignment is for 64 px images; use --alignment train or random "
                             f"with --image-size {args.image_size}")
-        from mmpo.demo.align import AlignConfig
-
-        align = {"shipped": {}, "random": None,
-                 "train": {"train": AlignConfig(seed=args.seed), "folder": Path(args.out) / "alignment"}}[args.alignment]
-        out, info = save_smol(args.out, seed=args.seed, image_size=args.image_size, alignment=align)
+        if args.alignment == "random":
+            out, info = save_smol(args.out, seed=args.seed, image_size=args.image_size)
+        else:
+            train = AlignConfig(seed=args.seed) if args.alignment == "train" else None
+            out, info = save_aligned_smol(args.out, seed=args.seed, image_size=args.image_size, train=train,
+                                          folder=Path(args.out) / "alignment" if train else None)
         model, _ = load_model(out)  # report what a user will load, not what was built
         print(f"wrote smol llava (SmolLM2-135M-Instruct + CLIP, {num_parameters(model):,} parameters, "
               f"{args.image_size}x{args.image_size} images, {args.alignment} alignment) to {out} in "
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _info(path: str) -> int:
-    from mmpo.chat import image_token_count
+    from mmpo.data.chat import image_token_count
     from mmpo.models import load_model, num_parameters
 
     model, processor = load_model(path)

@@ -16,19 +16,21 @@ import argparse
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from mmpo.errors import ON_ERROR
+
     parser.add_argument("samples", nargs="+", metavar="SAMPLES", help="samples JSONL files (shards welcome)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--max-pairs-per-prompt", type=int, default=15,
                         help="cap per prompt and kind, drawn with the seed (paper: 15)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+    parser.add_argument("--on-error", choices=ON_ERROR, default="raise",
                         help="a bad samples line stops the run (raise) or is counted in stats.json (skip)")
     parser.add_argument("--name", default=None,
                         help="subset name prefix (default: the data file name recorded by mmpo sample)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmpo.pairs import build_pairs, format_summary
+    from mmpo.pairs.build import build_pairs, format_summary
 
     stats = build_pairs(args.samples, args.out, max_pairs_per_prompt=args.max_pairs_per_prompt,
                         seed=args.seed, on_error=args.on_error, name=args.name)

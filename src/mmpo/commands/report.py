@@ -32,7 +32,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 def _classify(path: Path) -> tuple[bool, bool]:
     """(is an eval, is a training run) for one input path."""
     from mmpo.errors import InputError
-    from mmpo.report import SCORES_FILE, find_trainer_state
+    from mmpo.eval.report import SCORES_FILE, find_trainer_state
 
     if not path.exists():
         raise InputError("does not exist", path=path)
@@ -51,7 +51,7 @@ def _classify(path: Path) -> tuple[bool, bool]:
 
 def run(args: argparse.Namespace) -> int:
     from mmpo.errors import MMPOError
-    from mmpo.report import write_comparison, write_training_curves
+    from mmpo.eval.report import write_comparison, write_training_curves
 
     paths = [Path(p) for p in args.inputs]
     names = None

@@ -17,6 +17,9 @@ import argparse
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from mmpo.errors import ON_ERROR
+    from mmpo.sample.run import SAMPLE_STYLES  # light: no torch until a model loads
+
     parser.add_argument("--model", required=True, help="model directory (Hugging Face layout)")
     parser.add_argument("--data", required=True, help="prompt records: MathVista .jsonl/.json or plain JSONL "
                                                       "with image, question[, answer]")
@@ -28,18 +31,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int, default=50, help="0 = no top-k filter")
     parser.add_argument("--max-new-tokens", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=4, help="prompts per prefill (each gets N rows)")
-    parser.add_argument("--prompt-style", choices=("cot", "boxed"), default="cot")
+    parser.add_argument("--prompt-style", choices=SAMPLE_STYLES, default="cot",
+                        help="cot: the paper's \"Final answer: ..\" prompt; boxed: the answer in \\boxed{}")
     parser.add_argument("--dropout-ntp", action="store_true",
                         help="for records without an answer, continue part of each response without the image")
     parser.add_argument("--dropout-ratio", type=float, default=0.5, help="share of words kept for DropoutNTP")
-    parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+    parser.add_argument("--on-error", choices=ON_ERROR, default="raise",
                         help="a bad record stops the run (raise) or is counted in FILE.stats.json (skip)")
     parser.add_argument("--limit", type=int, default=None, help="only the first K records of --data")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmpo.sample_run import SampleOptions, run_sampling
+    from mmpo.sample.run import SampleOptions, run_sampling
 
     opts = SampleOptions(model=args.model, data=args.data, n=args.n, out=args.out, seed=args.seed,
                          shard=args.shard, temperature=args.temperature, top_k=args.top_k,

@@ -1,4 +1,4 @@
-"""Train a vision-language model on preference pairs with the MPO loss (or another of mmpo.losses).
+"""Train a vision-language model on preference pairs with the MPO loss (or another of mmpo.train.losses).
 
 Usage:
     mmpo train --config recipes/tiny_cpu.yaml
@@ -39,11 +39,11 @@ def run(args: argparse.Namespace) -> int:
     if args.help_fields:
         from transformers import HfArgumentParser
 
-        from mmpo.config import MPOConfig
+        from mmpo.train.config import MPOConfig
 
         HfArgumentParser(MPOConfig, prog="mmpo train").print_help()
         return 0
-    from mmpo.training import parse_config, run_training
+    from mmpo.train.run import parse_config, run_training
 
     cfg = parse_config(args.config, getattr(args, "overrides", []))
     out = run_training(cfg)

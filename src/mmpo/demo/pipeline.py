@@ -5,39 +5,43 @@
 
 Stages (each writes into OUT and is timed in results.json):
   data      train prompts, a validation split, a held-out test split (`mmpo synth`, digits family)
-  warmup    the shipped warm-up checkpoint (or a retrained one), evaluated direct and CoT, plus the
-            shuffled-image check and the share of numbers its chains read right
+  base      the shipped base model (or a retrained one, `mmpo.pretrain.digits`), evaluated direct and
+            CoT, plus the shuffled-image check and the share of numbers its chains read right
   sample    N chains of thought per training prompt (`mmpo sample`), then `mmpo pairs`
   select    MPO at each candidate learning rate, scored by CoT accuracy on the validation split
   train     MPO at the chosen setting, and the controls on the same pairs and steps:
             SFT on the chosen responses, and DPO alone
   evaluate  every model, direct and CoT, on the test split
   report    comparison table with paired-bootstrap intervals, the direct-vs-CoT figure, curves
-After the warm-up only answers are used, never gold chains (as in the paper's data).
+After the base model only answers are used, never gold chains (as in the paper's data).
 
 `backbone="smol"` (`mmpo demo --backbone smol`) starts instead from SmolLM2-135M-Instruct with the
-shipped vision alignment (`mmpo.demo.align`), trains every variant with LoRA, and adds a reading
-check. Rerunning into the same OUT reuses finished work: sampling resumes its file, and an
-evaluation is reused when the model's weights, the records and the settings are all unchanged.
+shipped vision alignment (`mmpo.pretrain.smol_align`), trains every variant with LoRA, and adds a
+reading check. Rerunning into the same OUT reuses finished work: sampling resumes its file, and an
+evaluation is reused when the model's weights, the records and the settings are all unchanged
+(`mmpo.eval.run.evaluate_into`). Each stage is called through its Python entry function.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mmpo.errors import MMPOError
+from mmpo.errors import MMPOError, check_choice
+from mmpo.train.losses import MPO_LOSS, MPO_WEIGHTS
 
 # name -> (loss_type, loss_weights). MPO is the paper's mix; the controls isolate its parts.
 VARIANTS: dict[str, tuple[list[str], list[float]]] = {
-    "mpo": (["sigmoid", "bco_pair", "sft"], [0.8, 0.2, 1.0]),
+    "mpo": (list(MPO_LOSS), list(MPO_WEIGHTS)),
     "sft_chosen": (["sft"], [1.0]),
     "dpo": (["sigmoid"], [1.0]),
 }
+BACKBONES = ("tiny", "smol")
+# LoRA on the language model (and projector); the vision tower stays as aligned.
+SMOL_LORA = {"use_lora": True, "lora_r": 16, "lora_alpha": 32.0, "freeze_vision_tower": True}
 
 
 @dataclass
@@ -59,19 +63,18 @@ class DemoConfig:
     logging_steps: int = 5
     eval_batch_size: int = 64
     sample_batch_size: int = 16
-    warmup: str | None = None      # checkpoint folder; None = the shipped one
-    from_scratch: bool = False     # retrain the warm-up (see mmpo.demo.warmup)
-    warmup_scale: float = 1.0      # fraction of the warm-up's steps when retraining (tests use less)
+    base: str | None = None        # start checkpoint (smol: alignment folder); None = the shipped one
+    from_scratch: bool = False     # retrain the base model (smol: the alignment) first
+    pretrain_scale: float = 1.0    # fraction of the pretraining steps when retraining (tests use less)
     seeds: tuple[int, ...] = (0,)  # --full: several training seeds, spread reported
     families: tuple[str, ...] = ("digits",)
-    backbone: str = "tiny"         # tiny: the shipped warm-up; smol: SmolLM2-135M + the shipped alignment
-    train_args: tuple[str, ...] = ()   # extra `mmpo train` arguments for every run (smol: LoRA)
+    backbone: str = "tiny"         # tiny: the shipped base model; smol: SmolLM2-135M + the shipped alignment
+    train_options: dict[str, Any] = field(default_factory=dict)   # extra MPOConfig fields for every run (smol: LoRA)
     read_eval: int = 0             # records for a "What numbers are in the image ?" reading check (0: off)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.backbone not in BACKBONES:
-            raise MMPOError(f"unknown backbone {self.backbone!r}; choose from {', '.join(BACKBONES)}")
+        check_choice("backbone", self.backbone, BACKBONES)
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> DemoConfig:
@@ -89,26 +92,16 @@ class DemoConfig:
             "smol_tiny": dict(backbone="smol", n_train=32, n_val=0, n_test=24, samples=8, temperature=0.6,
                               top_k=20, lrs=(1e-5,), max_new_tokens=128, direct_max_new_tokens=16,
                               batch_size=4, eval_batch_size=16, sample_batch_size=8, logging_steps=1,
-                              read_eval=8, train_args=SMOL_LORA),
+                              read_eval=8, train_options=SMOL_LORA),
             "smol": dict(backbone="smol", n_train=320, n_val=0, n_test=500, samples=8, temperature=0.6,
                          top_k=20, max_new_tokens=128, direct_max_new_tokens=16, max_pairs_per_prompt=2,
                          lrs=(2e-4,), epochs=1.0,
                          batch_size=8, eval_batch_size=32, sample_batch_size=8, logging_steps=2, read_eval=200,
-                         train_args=SMOL_LORA),
+                         train_options=SMOL_LORA),
         }
         if name not in presets:
             raise MMPOError(f"unknown demo preset {name!r}; choose from {', '.join(presets)}")
         return replace(cls(**presets[name]), **overrides)
-
-
-# LoRA on the language model (and projector); the vision tower stays as aligned.
-SMOL_LORA = ("--use_lora", "true", "--lora_r", "16", "--lora_alpha", "32", "--freeze_vision_tower", "true")
-BACKBONES = ("tiny", "smol")
-
-
-def shipped_warmup() -> Path:
-    """The warm-up checkpoint that ships inside the package (trained by `mmpo demo --from-scratch`)."""
-    return Path(__file__).resolve().parent.parent / "assets" / "warmup"
 
 
 class _Clock:
@@ -137,88 +130,76 @@ def _write_data(cfg: DemoConfig, data_dir: Path) -> dict[str, Path]:
             for split, n in sizes.items() if n > 0 or split != "val"}
 
 
-def _weights_digest(model_dir: Path) -> str:
-    """sha256 over a checkpoint's weight files: what identifies the model an evaluation scored."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for f in sorted(model_dir.glob("*.safetensors")):
-        h.update(f.name.encode())
-        with f.open("rb") as fh:
-            while block := fh.read(1 << 24):
-                h.update(block)
-    return h.hexdigest()
-
-
 def _evaluate(model, processor, records, out_dir: Path, name: str, cfg: DemoConfig, *, model_dir: Path,
               modes=("direct", "cot"), shuffle_images: bool = False) -> dict[str, Any]:
-    """Evaluate in memory and write predictions.jsonl + scores.json (the layout `mmpo report` reads).
+    """Evaluate into out_dir (the layout `mmpo report` reads), reusing a finished evaluation of the
+    same weights, records and settings from an earlier run into the same OUT."""
+    from mmpo.eval.run import evaluate_into
+    from mmpo.models.load import weights_digest
 
-    A rerun into the same --out reuses the predictions of an evaluation whose model weights,
-    records and settings are all the same (OUT/.../demo_eval.json holds that key); anything
-    else is evaluated afresh.
-    """
-    from mmpo.evaluate import evaluate_model
-    from mmpo.records import read_jsonl, write_json
-
-    key = {"weights": _weights_digest(model_dir), "pids": [r["pid"] for r in records],
+    key = {"weights": weights_digest(model_dir), "pids": [r["pid"] for r in records],
            "answers": [str(r["answer"]) for r in records], "modes": list(modes),
            "max_new_tokens": cfg.max_new_tokens, "direct_max_new_tokens": cfg.direct_max_new_tokens,
            "shuffle_images": shuffle_images, "seed": cfg.seed}
-    key_file, pred_file = out_dir / "demo_eval.json", out_dir / "predictions.jsonl"
-    done: list[dict[str, Any]] = []
-    if key_file.is_file() and pred_file.is_file() and json.loads(key_file.read_text(encoding="utf-8")) == key:
-        done = read_jsonl(pred_file)
-        print(f"{name}: reusing {len(done)} predictions from {pred_file} (same weights, records and settings)")
-    res = evaluate_model(model, processor, records, modes=modes, max_new_tokens=cfg.max_new_tokens,
-                         direct_max_new_tokens=cfg.direct_max_new_tokens, done=done,
-                         batch_size=cfg.eval_batch_size, shuffle_images=shuffle_images, seed=cfg.seed,
-                         model_name=name, data_name=records[0].get("_source") if records else None)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with pred_file.open("w", encoding="utf-8") as fh:
-        for p in res.predictions:
-            fh.write(json.dumps(p, ensure_ascii=False) + "\n")
-    write_json(out_dir / "scores.json", res.scores)
-    write_json(key_file, key)
+    res = evaluate_into(out_dir, records, key=key, load=lambda: (model, processor), on_mismatch="replace",
+                        modes=modes, max_new_tokens=cfg.max_new_tokens,
+                        direct_max_new_tokens=cfg.direct_max_new_tokens, batch_size=cfg.eval_batch_size,
+                        shuffle_images=shuffle_images, seed=cfg.seed, model_name=name,
+                        data_name=records[0].get("_source") if records else None)
     return {"scores": res.scores, "predictions": res.predictions}
 
 
 def _train(variant: str, init: Path, pairs_dir: Path, out_dir: Path, *, lr: float, seed: int,
            cfg: DemoConfig) -> Path:
-    """One `mmpo train` run (the real command) from the warm-up; returns the checkpoint folder."""
-    from mmpo.cli import main
+    """One `mmpo train` run from the start model; returns the checkpoint folder."""
+    from mmpo.train.config import MPOConfig
+    from mmpo.train.run import run_training
 
     loss_type, weights = VARIANTS[variant]
-    args = ["train", "--model_name_or_path", str(init), "--train_data", str(pairs_dir / "meta.json"),
-            "--output_dir", str(out_dir), "--loss_type", *loss_type,
-            "--loss_weights", *[str(w) for w in weights], "--beta", str(cfg.beta),
-            "--learning_rate", str(lr), "--num_train_epochs", str(cfg.epochs),
-            "--per_device_train_batch_size", str(cfg.batch_size), "--lr_scheduler_type", "cosine",
-            "--warmup_steps", "0.05", "--weight_decay", "0.0", "--logging_steps", str(cfg.logging_steps), "--seed", str(seed),
-            "--save_strategy", "no", "--use_cpu", "true",
-            # One reference pass over the pairs serves every run from the same warm-up (a cache keyed by
-            # model, data and tokenization), so no run holds a reference model.
-            "--ref_model", "precomputed", "--ref_cache_dir", str(pairs_dir / "ref_logps"), *cfg.train_args]
-    if main(args) != 0:
-        raise MMPOError(f"training {variant} failed (see the messages above)")
-    return out_dir
+    return run_training(MPOConfig(
+        model_name_or_path=str(init), train_data=str(pairs_dir / "meta.json"), output_dir=str(out_dir),
+        loss_type=list(loss_type), loss_weights=list(weights), beta=cfg.beta, learning_rate=lr,
+        num_train_epochs=cfg.epochs, per_device_train_batch_size=cfg.batch_size, lr_scheduler_type="cosine",
+        warmup_steps=0.05, weight_decay=0.0, logging_steps=cfg.logging_steps, seed=seed, save_strategy="no",
+        use_cpu=True,
+        # One reference pass over the pairs serves every run from the same start model (a cache keyed by
+        # model, data and tokenization), so no run holds a reference model.
+        ref_model="precomputed", ref_cache_dir=str(pairs_dir / "ref_logps"), **cfg.train_options))
 
 
 def _smol_start(cfg: DemoConfig, out_dir: Path) -> None:
     """Write the aligned smol model: SmolLM2 from its GGUF file plus the shipped (or retrained) alignment."""
-    from mmpo.demo.align import AlignConfig
-    from mmpo.models.smol import save_smol
+    from mmpo.pretrain.smol_align import AlignConfig, save_aligned_smol
 
+    train = folder = None
     if cfg.from_scratch:
         base = AlignConfig(seed=cfg.seed)
-        train = replace(base, vision_steps=max(1, int(base.vision_steps * cfg.warmup_scale)),
-                        lm_steps=max(1, int(base.lm_steps * cfg.warmup_scale)))
-        alignment = {"train": train, "folder": out_dir.parent / "alignment"}
-    else:
-        alignment = {"folder": cfg.warmup} if cfg.warmup else {}
+        train = replace(base, vision_steps=max(1, int(base.vision_steps * cfg.pretrain_scale)),
+                        lm_steps=max(1, int(base.lm_steps * cfg.pretrain_scale)))
+        folder = out_dir.parent / "alignment"
+    elif cfg.base:
+        folder = cfg.base
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    save_smol(out_dir, cfg.seed, alignment=alignment)
+    save_aligned_smol(out_dir, cfg.seed, train=train, folder=folder)
+
+
+def _tiny_start(cfg: DemoConfig, out_dir: Path) -> None:
+    """Write the tiny base model: the shipped checkpoint, another one (cfg.base), or one retrained now."""
+    from mmpo.pretrain.digits import DigitsConfig, shipped_base, train_digits
+
+    if cfg.from_scratch:
+        base = DigitsConfig(seed=cfg.seed)
+        train_digits(replace(base, perception_steps=max(1, int(base.perception_steps * cfg.pretrain_scale)),
+                             mixed_steps=max(1, int(base.mixed_steps * cfg.pretrain_scale)),
+                             warmup_steps=max(1, int(base.warmup_steps * min(1.0, cfg.pretrain_scale)))), out_dir)
+        return
+    src = Path(cfg.base) if cfg.base else shipped_base()
+    if not (src / "config.json").exists():
+        raise MMPOError(f"no base checkpoint at {src}; run `mmpo demo --from-scratch` to train one")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    shutil.copytree(src, out_dir)
 
 
 def _load(path: Path):
@@ -228,7 +209,7 @@ def _load(path: Path):
 
 
 def _comparisons(evals: dict[str, dict[str, Any]], pairs: list[tuple[str, str]], modes, seed: int):
-    from mmpo.report import paired_difference
+    from mmpo.eval.report import paired_difference
 
     def outcomes(name: str, mode: str) -> dict[str, int]:
         return {p["pid"]: int(p["verdict"] == "correct") for p in evals[name]["predictions"] if p["mode"] == mode}
@@ -255,7 +236,7 @@ def _table(results: dict[str, Any]) -> str:
                      f"[{100 * lo:+.1f}, {100 * hi:+.1f}] |")
     sh = results["shuffled_images"]
     where = "when asked to list them" if "prompt" in sh.get("reading", {}) else "in its chains"
-    lines += ["", f"{results.get('start_model', 'warmup')} with shuffled images: CoT {100 * sh['cot_accuracy']:.1f}% "
+    lines += ["", f"{results['start_model']} with shuffled images: CoT {100 * sh['cot_accuracy']:.1f}% "
               f"(chance is about {100 * sh.get('chance', 0):.1f}%); numbers read right {where}: "
               f"{100 * (sh['reading_accuracy'] or 0):.1f}%"]
     return "\n".join(lines)
@@ -274,12 +255,12 @@ def _chance(records: list[dict[str, Any]]) -> float:
 def run_demo(cfg: DemoConfig, out: str | Path) -> dict[str, Any]:
     import torch
 
+    from mmpo.data.files import write_json
     from mmpo.demo.reading import reading_accuracy
-    from mmpo.evaluate import load_eval_records
-    from mmpo.pairs import build_pairs, format_summary
-    from mmpo.records import write_json
-    from mmpo.report import write_comparison, write_training_curves
-    from mmpo.sample_run import SampleOptions, run_sampling
+    from mmpo.eval.report import write_comparison, write_training_curves
+    from mmpo.eval.run import load_eval_records
+    from mmpo.pairs.build import build_pairs, format_summary
+    from mmpo.sample.run import SampleOptions, run_sampling
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -293,32 +274,16 @@ def run_demo(cfg: DemoConfig, out: str | Path) -> dict[str, Any]:
         val = load_eval_records(paths["val"]) if "val" in paths else []
         print(f"train {cfg.n_train}, val {cfg.n_val}, test {cfg.n_test} records in {out / 'data'}")
 
-    # The model every variant starts from: the tiny warm-up, or the aligned smol model.
-    start = "aligned" if cfg.backbone == "smol" else "warmup"
+    # The model every variant starts from: the tiny base model, or the aligned smol model.
+    start = "aligned" if cfg.backbone == "smol" else "base"
     with clock.stage(start):
-        warm_dir = out / "models" / start
-        if cfg.backbone == "smol":
-            _smol_start(cfg, warm_dir)
-        elif cfg.from_scratch:
-            from mmpo.demo.warmup import WarmupConfig, train_warmup
-
-            base = WarmupConfig(seed=cfg.seed)
-            wcfg = replace(base, perception_steps=max(1, int(base.perception_steps * cfg.warmup_scale)),
-                           mixed_steps=max(1, int(base.mixed_steps * cfg.warmup_scale)),
-                           warmup_steps=max(1, int(base.warmup_steps * min(1.0, cfg.warmup_scale))))
-            train_warmup(wcfg, warm_dir)
-        else:
-            src = Path(cfg.warmup) if cfg.warmup else shipped_warmup()
-            if not (src / "config.json").exists():
-                raise MMPOError(f"no warm-up checkpoint at {src}; run `mmpo demo --from-scratch` to train one")
-            if warm_dir.exists():
-                shutil.rmtree(warm_dir)
-            shutil.copytree(src, warm_dir)
-        model, processor = _load(warm_dir)
-        evals = {start: _evaluate(model, processor, test, out / "eval" / start, start, cfg, model_dir=warm_dir)}
+        start_dir = out / "models" / start
+        (_smol_start if cfg.backbone == "smol" else _tiny_start)(cfg, start_dir)
+        model, processor = _load(start_dir)
+        evals = {start: _evaluate(model, processor, test, out / "eval" / start, start, cfg, model_dir=start_dir)}
         shuffled = _evaluate(model, processor, test, out / "eval" / f"{start}-shuffled",
                              f"{start} (shuffled images)", cfg, modes=("cot",), shuffle_images=True,
-                             model_dir=warm_dir)
+                             model_dir=start_dir)
         if cfg.read_eval:  # a model that never writes "The numbers are ..." in its chains is asked directly
             from mmpo.demo.reading import read_check
 
@@ -330,8 +295,8 @@ def run_demo(cfg: DemoConfig, out: str | Path) -> dict[str, Any]:
                             "chance": _chance(test)}
         example = next((p for p in evals[start]["predictions"] if p["mode"] == "cot"
                         and p["verdict"] == "correct"), None)
-        val_warm = (_evaluate(model, processor, val, out / "eval" / f"val-{start}", start, cfg, modes=("cot",),
-                              model_dir=warm_dir)
+        val_start = (_evaluate(model, processor, val, out / "eval" / f"val-{start}", start, cfg, modes=("cot",),
+                              model_dir=start_dir)
                     if val and len(cfg.lrs) > 1 else None)
         del model
 
@@ -343,7 +308,7 @@ def run_demo(cfg: DemoConfig, out: str | Path) -> dict[str, Any]:
         with clock.stage("sample"):
             samples = root / "samples" / "train.jsonl"
             summary = run_sampling(SampleOptions(
-                model=str(warm_dir), data=str(paths["train"]), n=cfg.samples, out=str(samples), seed=seed,
+                model=str(start_dir), data=str(paths["train"]), n=cfg.samples, out=str(samples), seed=seed,
                 temperature=cfg.temperature, top_k=cfg.top_k, max_new_tokens=cfg.max_new_tokens,
                 batch_size=cfg.sample_batch_size))
             pair_stats = build_pairs([samples], root / "pairs", max_pairs_per_prompt=cfg.max_pairs_per_prompt,
@@ -354,9 +319,9 @@ def run_demo(cfg: DemoConfig, out: str | Path) -> dict[str, Any]:
                                 "try more samples or a higher temperature")
         if best_lr is None:
             with clock.stage("select"):
-                best_lr, selection = _select_lr(cfg, warm_dir, root, val, seed)
-                if val_warm is not None:
-                    selection[f"{start}_val_cot"] = val_warm["scores"]["modes"]["cot"]["accuracy"]
+                best_lr, selection = _select_lr(cfg, start_dir, root, val, seed)
+                if val_start is not None:
+                    selection[f"{start}_val_cot"] = val_start["scores"]["modes"]["cot"]["accuracy"]
                 settings["selection"] = selection
         with clock.stage("train"):
             dirs = {"mpo": root / "models" / "mpo"}
@@ -365,9 +330,9 @@ def run_demo(cfg: DemoConfig, out: str | Path) -> dict[str, Any]:
             if selected.exists():  # the selection run at the chosen setting is the MPO model
                 shutil.move(str(selected), dirs["mpo"])
             else:
-                _train("mpo", warm_dir, root / "pairs", dirs["mpo"], lr=best_lr, seed=seed, cfg=cfg)
+                _train("mpo", start_dir, root / "pairs", dirs["mpo"], lr=best_lr, seed=seed, cfg=cfg)
             for variant in ("sft_chosen", "dpo"):
-                dirs[variant] = _train(variant, warm_dir, root / "pairs", root / "models" / variant, lr=best_lr,
+                dirs[variant] = _train(variant, start_dir, root / "pairs", root / "models" / variant, lr=best_lr,
                                        seed=seed, cfg=cfg)
             for stale in (root / "models").glob("select-mpo-lr*"):
                 shutil.rmtree(stale, ignore_errors=True)
@@ -414,7 +379,7 @@ def run_demo(cfg: DemoConfig, out: str | Path) -> dict[str, Any]:
     return results
 
 
-def _select_lr(cfg: DemoConfig, warm_dir: Path, root: Path, val, seed: int) -> tuple[float, dict[str, Any]]:
+def _select_lr(cfg: DemoConfig, start_dir: Path, root: Path, val, seed: int) -> tuple[float, dict[str, Any]]:
     """Train MPO at each candidate learning rate; keep the best CoT accuracy on the validation split."""
     if len(cfg.lrs) == 1:  # nothing to choose: no validation runs
         return cfg.lrs[0], {"criterion": "fixed beforehand (one candidate)", "chosen_lr": cfg.lrs[0],
@@ -423,7 +388,7 @@ def _select_lr(cfg: DemoConfig, warm_dir: Path, root: Path, val, seed: int) -> t
         raise MMPOError(f"choosing among learning rates {cfg.lrs} needs a validation split (n_val > 0)")
     val_scores = {}
     for lr in cfg.lrs:
-        ckpt = _train("mpo", warm_dir, root / "pairs", root / "models" / f"select-mpo-lr{lr:g}", lr=lr, seed=seed,
+        ckpt = _train("mpo", start_dir, root / "pairs", root / "models" / f"select-mpo-lr{lr:g}", lr=lr, seed=seed,
                       cfg=cfg)
         m, p = _load(ckpt)
         val_scores[lr] = _evaluate(m, p, val, root / "eval" / f"val-mpo-lr{lr:g}", f"mpo lr {lr:g}", cfg,

@@ -70,12 +70,12 @@ def read_check(model: Any, processor: Any, records: Sequence[dict[str, Any]], *,
 
     Returns reading_accuracy's keys plus `examples` (the first three responses with the truth).
     """
-    from mmpo.demo.warmup import READ_PROMPT
-    from mmpo.evaluate import _load_images
-    from mmpo.generation import greedy_generate
+    from mmpo.data.images import load_record_images
+    from mmpo.eval.generate import greedy_generate
+    from mmpo.pretrain.sft import READ_PROMPT
 
     records = list(records)
-    images = _load_images(records)
+    images = load_record_images(records)
     outs = greedy_generate(model, processor, [(READ_PROMPT, im) for im in images], max_new_tokens=max_new_tokens,
                            batch_size=batch_size)
     drawn = right = stated = 0

@@ -17,7 +17,9 @@ _PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json", "tokeni
                     "tokenizer.json")
 
 
-def _check_dir(path: Path) -> None:
+def check_checkpoint_dir(path: str | Path) -> None:
+    """Fail with a clear message unless `path` is a Hugging Face checkpoint folder with a processor."""
+    path = Path(path)
     if not path.exists():
         raise MMPOError(f"model directory {path} does not exist")
     if not path.is_dir():
@@ -71,7 +73,7 @@ def load_model(path: str | Path, *, dtype: Any = None, device: Any = None, trust
     from transformers import AutoModelForImageTextToText
 
     path = Path(path)
-    _check_dir(path)
+    check_checkpoint_dir(path)
     if isinstance(dtype, str) and dtype != "auto":
         if not isinstance(getattr(torch, dtype, None), torch.dtype):
             raise MMPOError(f"unknown dtype {dtype!r}")
@@ -90,3 +92,16 @@ def load_model(path: str | Path, *, dtype: Any = None, device: Any = None, trust
         model.to(device)
     model.eval()
     return model, processor
+
+
+def weights_digest(model_dir: str | Path) -> str:
+    """sha256 over a checkpoint's weight files: what identifies the model an evaluation scored."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(Path(model_dir).glob("*.safetensors")):
+        h.update(f.name.encode())
+        with f.open("rb") as fh:
+            while block := fh.read(1 << 24):
+                h.update(block)
+    return h.hexdigest()

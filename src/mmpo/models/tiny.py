@@ -16,13 +16,14 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from mmpo.data.files import writable_dir
 from mmpo.errors import MMPOError
 
 ARCHS = ("llava", "qwen2_vl", "internvl")
 SIZES = ("unit", "small")
 
 # Per size: text hidden/layers/heads/kv-heads/intermediate and vision hidden/layers/heads/intermediate.
-# `small` follows the probe in DEMO-NOTES (CLIP 128 x 2 layers, Llama 192 x 4 layers).
+# `small` is the size measured to learn on 2 CPU cores (docs/demo.md): CLIP 128 x 2 layers, Llama 192 x 4 layers.
 _DIMS = {
     "unit": dict(t_hidden=64, t_layers=2, t_heads=4, t_kv=2, t_inter=128,
                  v_hidden=32, v_layers=2, v_heads=2, v_inter=64),
@@ -192,21 +193,11 @@ def num_parameters(model: Any) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _writable_dir(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".mmpo-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise MMPOError(f"cannot write to {out}: {exc.strerror or exc}") from None
-
-
 def save_tiny(arch: str, size: str, out_dir: str | Path, seed: int = 0, **options) -> Path:
     """Build a tiny model and write it (safetensors + processor) to `out_dir`; returns the path."""
     _check(arch, size, options.get("image_size", 64))
     out = Path(out_dir)
-    _writable_dir(out)  # before building, so a bad --out fails at once
+    writable_dir(out)  # before building, so a bad --out fails at once
     model, processor = build_tiny(arch, size, seed, **options)
     model.save_pretrained(out, safe_serialization=True)
     processor.save_pretrained(out)

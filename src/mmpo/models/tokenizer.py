@@ -67,7 +67,7 @@ def _fallback_corpus() -> list[str]:
 
 
 def _corpus() -> list[str]:
-    from mmpo import prompts
+    from mmpo.data import prompts
 
     try:  # the benchmark's own text, when that module is present
         from mmpo.synth import corpus_texts

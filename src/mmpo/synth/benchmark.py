@@ -54,7 +54,7 @@ def _check_args(n: int, families, image_size, max_objects) -> tuple[list[str], i
 
 def _query(spec: dict[str, Any]) -> str:
     """MathVista's `query`: a hint naming the answer format, the question, the options."""
-    from mmpo.prompts import question_text
+    from mmpo.data.prompts import question_text
 
     key = "multi_choice" if spec["choices"] else spec["answer_type"]
     return f"Hint: {_HINTS[key]}\nQuestion: {question_text(spec)}"

@@ -1,0 +1,131 @@
+"""File I/O shared by every stage: JSONL reading with validation, append-only writing, atomic JSON.
+
+Every reader names the file and line of a bad record (`mmpo.errors.InputError`). Writers append
+one complete line at a time and flush, so a killed stage leaves at most one partial last line,
+which `truncate_partial_tail` drops before a rerun resumes (docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from mmpo.errors import InputError, MMPOError
+
+
+def iter_jsonl(path: str | os.PathLike, *, on_malformed: Callable[[InputError], None] | None = None,
+               missing: str = "file does not exist") -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line_number, object) for each non-empty line.
+
+    A line that is not a JSON object raises InputError, or, with `on_malformed`, is handed to it
+    and skipped (the caller counts it: nothing is dropped silently).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(missing, path=path)
+    with path.open("r", encoding="utf-8") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                err = InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=lineno)
+            else:
+                if isinstance(obj, dict):
+                    yield lineno, obj
+                    continue
+                err = InputError(f"expected a JSON object, got {type(obj).__name__}", path=path, line=lineno)
+            if on_malformed is None:
+                raise err
+            on_malformed(err)
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
+    return [obj for _, obj in iter_jsonl(path)]
+
+
+class JsonlAppender:
+    """Append-only JSONL writer: one whole line per record, flushed and fsynced in batches.
+
+    On open it drops a partial last line left by a killed run, so a rerun resumes cleanly.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, fsync_every: int = 1):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        truncate_partial_tail(self.path)
+        self._fh = self.path.open("a", encoding="utf-8")
+        self._fsync_every = max(1, fsync_every)
+        self._n = 0
+
+    def write(self, obj: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self._fh.flush()
+        self._n += 1
+        if self._n % self._fsync_every == 0:
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def truncate_partial_tail(path: str | os.PathLike) -> int:
+    """Cut a trailing line that lacks its newline (a write interrupted by a kill). Returns bytes cut."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return 0
+    with path.open("rb+") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return 0
+        # Walk back to the last newline.
+        pos = size - 1
+        chunk = 4096
+        while pos > 0:
+            start = max(0, pos - chunk)
+            fh.seek(start)
+            buf = fh.read(pos - start)
+            idx = buf.rfind(b"\n")
+            if idx >= 0:
+                cut = start + idx + 1
+                fh.truncate(cut)
+                return size - cut
+            pos = start
+        fh.truncate(0)
+        return size
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write JSON atomically (temp file + rename), so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def writable_dir(path: str | os.PathLike) -> Path:
+    """Create `path` if needed and check that files can be written in it (a bad --out fails at once)."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".mmpo-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise MMPOError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    return out

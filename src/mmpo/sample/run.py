@@ -1,0 +1,308 @@
+"""The sampling stage: prompt records in, one JSON line per prompt out; resumable and shardable.
+
+    from mmpo.sample.run import SampleOptions, run_sampling
+    summary = run_sampling(SampleOptions(model="models/tiny", data="data/train.jsonl", n=8, out="s.jsonl"))
+
+Input: MathVista-schema records (.jsonl, a .json list, or MathVista's .json dict keyed by pid), or a
+plain JSONL with `image, question[, answer]` (pid = the line number then). Extra fields pass
+through (real MathVista files carry caption/ocr); records without an answer are open-ended.
+
+Output line (in the shard's input order):
+    {"pid", "prompt" (user-turn text, no chat template), "image" (absolute path), "question",
+     "answer", "source" (data file stem), "record" (MathVista fields), "truncated" (count),
+     "responses": [{"text", "extracted", "verdict", "truncated"
+                    [, "ntp_prefix", "ntp_continuation", "ntp_truncated"]}],
+     "settings": {...}}
+`verdict` is correct | incorrect | format_failure (`mmpo.answers.check_answer`), or null when the
+record has no answer. With `dropout_ntp`, each response of an answer-less record also carries the
+DropoutNTP continuation: its first `dropout_ratio` of words continued by the model without the image.
+
+Crash safety: lines are appended one whole line at a time (`JsonlAppender`). A rerun drops a
+partial last line, skips prompts already written and recomputes the rest. Each prompt's seed is
+derived from (seed, pid), and batches are fixed chunks of the shard (a partly written batch is
+recomputed whole), so the file ends identical to an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from mmpo.data.files import JsonlAppender, iter_jsonl, truncate_partial_tail, write_json
+from mmpo.data.prompts import PROMPT_STYLES
+from mmpo.data.records import load_records_file, validate_record
+from mmpo.errors import ON_ERROR, InputError, MMPOError, check_choice
+
+SAMPLE_STYLES = tuple(s for s in PROMPT_STYLES if s != "direct")  # sampling asks for reasoning
+_MATHVISTA = ("pid", "question", "image", "choices", "unit", "precision", "answer", "question_type",
+              "answer_type", "query", "metadata")
+
+
+@dataclass
+class SampleOptions:
+    model: str
+    data: str
+    n: int
+    out: str
+    seed: int = 0
+    shard: str = "0/1"
+    temperature: float = 1.0
+    top_k: int = 50
+    max_new_tokens: int = 512
+    batch_size: int = 4
+    prompt_style: str = "cot"
+    dropout_ntp: bool = False
+    dropout_ratio: float = 0.5
+    on_error: str = "raise"
+    limit: int | None = None
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.n < 1:
+            raise MMPOError(f"--n must be >= 1, got {self.n}")
+        if self.temperature < 0:
+            raise MMPOError(f"--temperature must be >= 0, got {self.temperature}")
+        if self.top_k < 0:
+            raise MMPOError(f"--top-k must be >= 0 (0 = off), got {self.top_k}")
+        if self.max_new_tokens < 1:
+            raise MMPOError(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
+        if self.batch_size < 1:
+            raise MMPOError(f"--batch-size must be >= 1, got {self.batch_size}")
+        check_choice("--prompt-style", self.prompt_style, SAMPLE_STYLES)
+        if not 0 < self.dropout_ratio < 1:
+            raise MMPOError(f"--dropout-ratio must be in (0, 1), got {self.dropout_ratio}")
+        check_choice("--on-error", self.on_error, ON_ERROR)
+        if self.limit is not None and self.limit < 1:
+            raise MMPOError(f"--limit must be >= 1, got {self.limit}")
+        parse_shard(self.shard)
+
+
+def run_sampling(opts: SampleOptions) -> dict[str, Any]:
+    """Run (or resume) the stage; returns a summary also written to `<out>.stats.json`."""
+    from mmpo.data.prompts import build_prompt
+
+    shard_i, shard_n = parse_shard(opts.shard)
+    skips: list[dict[str, Any]] = []
+    records = read_prompts(opts.data, on_error=opts.on_error, skips=skips)
+    if opts.limit is not None:
+        records = records[: opts.limit]
+    records = records[shard_i::shard_n]
+    for rec in records:
+        rec["_prompt"] = build_prompt(rec, opts.prompt_style)
+    settings = {k: v for k, v in asdict(opts).items() if k not in ("out", "on_error", "progress", "data", "limit")}
+    out = Path(opts.out)
+    done = _existing(out, settings)
+    unknown = done - {r["pid"] for r in records}
+    if unknown:
+        raise InputError(f"has {len(unknown)} pid(s) not in this shard of {opts.data} (e.g. {sorted(unknown)[0]!r}); "
+                         "resume with the same --data/--shard/--limit or choose a new --out", path=out, field="pid")
+
+    from mmpo.data.images import load_image
+    from mmpo.models import load_model
+
+    todo = sum(r["pid"] not in done for r in records)
+    t0 = time.perf_counter()
+    n_written = n_resp = 0
+    bar = None
+    if opts.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(records), initial=len(records) - todo, unit="prompt", desc="mmpo sample",
+                   file=sys.stderr, dynamic_ncols=True)
+    model = processor = None
+    source = Path(opts.data).stem
+    with JsonlAppender(out) as sink:
+        # Fixed chunks of the shard, so a resumed batch holds the same prompts as the first try.
+        for start in range(0, len(records), opts.batch_size):
+            chunk = records[start:start + opts.batch_size]
+            if all(r["pid"] in done for r in chunk):
+                continue
+            if model is None:
+                model, processor = load_model(opts.model)
+            batch, images = [], []
+            for rec in chunk:
+                try:
+                    images.append(load_image(rec["image_path"], source=opts.data, line=rec["_line"]))
+                    batch.append(rec)
+                except InputError as exc:
+                    if opts.on_error != "skip":
+                        raise
+                    if rec["pid"] not in done:
+                        _skip(skips, exc)
+                        if bar is not None:
+                            bar.update(1)
+            if not batch:
+                continue
+            for rec, resp in zip(batch, _responses(opts, model, processor, batch, images, settings)):
+                if rec["pid"] in done:
+                    continue
+                sink.write({
+                    "pid": rec["pid"], "prompt": rec["_prompt"], "image": rec["image_path"],
+                    "question": rec["question"], "answer": rec.get("answer"), "source": source,
+                    "record": {k: rec.get(k) for k in _MATHVISTA},
+                    "truncated": sum(r["truncated"] for r in resp),
+                    "responses": resp, "settings": settings,
+                })
+                n_written += 1
+                n_resp += len(resp)
+                if bar is not None:
+                    bar.update(1)
+    if bar is not None:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    summary = {"out": str(out), "prompts_in_shard": len(records), "already_done": len(done),
+               "written": n_written, "responses": n_resp, "seconds": round(seconds, 3),
+               "responses_per_s": round(n_resp / seconds, 3) if seconds > 0 and n_resp else None,
+               "skips": {"count": len(skips), "items": skips}}
+    write_json(Path(str(out) + ".stats.json"), summary)
+    return summary
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in str(text).split("/"))
+    except ValueError:
+        raise MMPOError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise MMPOError(f"--shard i/n needs 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def prompt_seed(seed: int, pid: str, salt: str = "") -> int:
+    """A 63-bit seed from (seed, pid): the same prompt gets the same samples in any shard or rerun."""
+    digest = hashlib.sha256(f"{seed}\x00{pid}\x00{salt}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def read_prompts(data: str | os.PathLike, *, on_error: str = "raise",
+                 skips: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Validated prompt records with `_line` and an absolute `image_path`; bad ones raise or go to `skips`."""
+    path = Path(data)
+    base = path.parent
+    items = load_records_file(path) if on_error == "raise" else _lenient_items(path, skips)
+    out, seen = [], {}
+    for idx, (line, rec) in enumerate(items, start=1):
+        try:
+            if isinstance(rec, dict) and "pid" not in rec:
+                rec = {**rec, "pid": str(line if line is not None else idx)}  # plain JSONL
+            rec = validate_record(rec, path=path, line=line)
+            if not rec.get("image"):
+                raise InputError("missing required field (sampling needs an image)", path=path, line=line,
+                                 field="image")
+            if rec["pid"] in seen:
+                raise InputError(f"duplicate pid {rec['pid']!r} (first on line {seen[rec['pid']]})",
+                                 path=path, line=line, field="pid")
+            img = Path(rec["image"])
+            img = img if img.is_absolute() else base / img
+            if not img.is_file():
+                raise InputError(f"image {img} does not exist", path=path, line=line, field="image")
+        except InputError as exc:
+            if on_error != "skip":
+                raise
+            _skip(skips, exc)
+            continue
+        seen[rec["pid"]] = line
+        rec["image_path"] = str(img.resolve())
+        rec["_line"] = line
+        out.append(rec)
+    return out
+
+
+def _lenient_items(path: Path, skips):
+    """(line, obj) for every parseable line of a JSONL; malformed lines go to skips."""
+    if path.suffix == ".json":
+        return load_records_file(path)
+    return list(iter_jsonl(path, on_malformed=lambda exc: _skip(skips, exc)))
+
+
+def _skip(skips, exc: InputError) -> None:
+    if skips is not None:
+        skips.append({"file": exc.path, "line": exc.line, "field": exc.field, "reason": exc.reason})
+
+
+def _existing(out: Path, settings: dict[str, Any]) -> set[str]:
+    """Pids already complete in `out` (after dropping a partial last line); settings must match."""
+    if not out.exists():
+        return set()
+    truncate_partial_tail(out)
+    done = set()
+    with out.open("r", encoding="utf-8") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                obj = json.loads(raw)
+            except json.JSONDecodeError:
+                raise InputError("malformed line in an existing output; use a new --out", path=out,
+                                 line=lineno) from None
+            if obj.get("settings") != settings:
+                diff = sorted(k for k in set(settings) | set(obj.get("settings") or {})
+                              if (obj.get("settings") or {}).get(k) != settings.get(k))
+                raise InputError(f"written with different settings ({', '.join(diff)}); rerun the same command "
+                                 "to resume, or choose a new --out", path=out, line=lineno, field="settings")
+            done.add(str(obj.get("pid")))
+    return done
+
+
+def _split_words(text: str, ratio: float) -> str | None:
+    """The text up to the end of its first `ratio` share of whitespace-separated words (None if < 2 words)."""
+    spans, pos = [], 0
+    for word in text.split():
+        start = text.index(word, pos)
+        pos = start + len(word)
+        spans.append(pos)
+    if len(spans) < 2:
+        return None
+    k = min(len(spans) - 1, max(1, int(len(spans) * ratio)))
+    return text[: spans[k - 1]]
+
+
+def _responses(opts, model, processor, batch, images, settings) -> list[list[dict[str, Any]]]:
+    from mmpo.answers import check_answer, extract_answer
+    from mmpo.data.chat import chat_prompt
+    from mmpo.sample.prefill import decode, draw_samples
+
+    texts = [chat_prompt(processor, r["_prompt"], image=True) for r in batch]
+    seeds = [prompt_seed(opts.seed, r["pid"]) for r in batch]
+    drawn = draw_samples(model, processor, texts, images, n=opts.n, seeds=seeds, temperature=opts.temperature,
+                         top_k=opts.top_k, max_new_tokens=opts.max_new_tokens)
+    out = []
+    for rec, comps in zip(batch, drawn):
+        has_gt = rec.get("answer") not in (None, "")
+        resp = []
+        for c in comps:
+            text = decode(processor, c)
+            if has_gt:
+                v = check_answer(text, rec)
+                item = {"text": text, "extracted": v.extracted, "verdict": v.verdict}
+            else:
+                item = {"text": text, "extracted": extract_answer(text), "verdict": None}
+            item["truncated"] = c.truncated
+            resp.append(item)
+        if opts.dropout_ntp and not has_gt:
+            _dropout_ntp(opts, model, processor, rec, resp)
+        out.append(resp)
+    return out
+
+
+def _dropout_ntp(opts, model, processor, rec, resp) -> None:
+    """Continue the first part of each response without the image (the rejected side of DropoutNTP)."""
+    from mmpo.data.chat import chat_prompt
+    from mmpo.sample.prefill import decode, draw_samples
+
+    todo = [(j, p) for j, r in enumerate(resp) if (p := _split_words(r["text"], opts.dropout_ratio)) is not None]
+    if not todo:
+        return
+    head = chat_prompt(processor, rec["_prompt"], image=False)
+    texts = [head + p for _, p in todo]
+    seeds = [prompt_seed(opts.seed, rec["pid"], f"ntp{j}") for j, _ in todo]
+    drawn = draw_samples(model, processor, texts, None, n=1, seeds=seeds, temperature=opts.temperature,
+                         top_k=opts.top_k, max_new_tokens=opts.max_new_tokens)
+    for (j, prefix), (c,) in zip(todo, drawn):
+        resp[j]["ntp_prefix"] = prefix
+        resp[j]["ntp_continuation"] = decode(processor, c)
+        resp[j]["ntp_truncated"] = c.truncated

@@ -1,0 +1,448 @@
+"""Preference log-probs: the summed completion log-probs of chosen and rejected, for B pairs.
+
+    out = preference_logps(model, batch)        # batch from mmpo.train.collate.PairCollator
+    out["chosen_logps"], out["rejected_logps"]  # (B,) fp32 sums over completion tokens
+    out["chosen_tokens"], out["rejected_tokens"], out["mechanism"]
+
+This module owns every way the trainer, the reference pass and the benchmarks get those numbers
+(docs/shared-prefix.md):
+
+- `shared_prefix` (default): one packed row per pair, `[prompt | chosen | rejected]`, with a 4D
+  additive mask that hides chosen from rejected and positions that restart at the prompt's end
+  for rejected (M-RoPE models: positions continuing from the prompt's rope index). Each image goes
+  through the vision tower once and each prompt token through the decoder once.
+- `plain`: 2B rows `[prompt | chosen]`, `[prompt | rejected]`, what every peer runs.
+
+Where the shared prefix would not be exact (an architecture without an equivalence test, an
+attention kernel that ignores custom masks, different images for chosen and rejected, a model
+wrapped for data parallelism), the plain forward runs and the reason is logged once.
+
+Logits are computed only where a completion token is predicted: for a bare Hugging Face model the
+base model's hidden states are gathered at those positions and only they go through the LM head
+(optionally a chunk at a time under activation checkpointing); a wrapped model (DDP, FSDP,
+DeepSpeed) or an unknown layout runs its own forward call, so the wrapper's hooks see it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+logger = logging.getLogger(__name__)
+
+MECHANISMS = ("shared_prefix", "plain")
+# Architectures whose base model takes a custom 4D mask and explicit positions, and whose logits
+# are lm_head(hidden) with nothing after it; each one has an equivalence test.
+ROPE_1D = frozenset({"llava", "internvl"})
+ROPE_MULTIMODAL = frozenset({"qwen2_vl"})
+# Attention implementations that apply an arbitrary additive mask (flash-attention kernels ignore it).
+MASKED_ATTENTION = frozenset({"eager", "sdpa"})
+# Processor outputs with one value per prompt token; everything else (pixels, grids, sizes) is per image.
+PER_TOKEN_KEYS = frozenset({"input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids"})
+_NOT_VISION = PER_TOKEN_KEYS | {"position_ids", "labels"}
+_BATCH_KEYS = ("prompt_inputs", "chosen_ids", "chosen_mask", "rejected_ids", "rejected_mask")
+
+_logged_reasons: set[str] = set()
+
+
+def preference_logps(model: torch.nn.Module, batch: dict, *, mechanism: str = "shared_prefix",
+                     logits_chunk_size: int | None = None) -> dict:
+    """Summed log-probs (fp32) and token counts of chosen and rejected completions, each (B,).
+
+    `batch`: `prompt_inputs` (the processor's output for the B prompts and their images),
+    `chosen_ids`/`chosen_mask`, `rejected_ids`/`rejected_mask` (B, T), optionally
+    `rejected_prompt_inputs`. The SFT term's NLL is `-chosen_logps.sum()` over `chosen_tokens.sum()`.
+    """
+    if mechanism not in MECHANISMS:
+        raise ValueError(f"mechanism must be one of {MECHANISMS}, got {mechanism!r}")
+    inputs = {k: batch[k] for k in _BATCH_KEYS}
+    inputs["rejected_prompt_inputs"] = batch.get("rejected_prompt_inputs")
+    fn = shared_prefix_logps if mechanism == "shared_prefix" else plain_logps
+    return fn(model, **inputs, logits_chunk_size=logits_chunk_size)
+
+
+def shared_prefix_logps(model: torch.nn.Module, *, prompt_inputs: dict, chosen_ids: torch.Tensor,
+                        chosen_mask: torch.Tensor, rejected_ids: torch.Tensor, rejected_mask: torch.Tensor,
+                        rejected_prompt_inputs: dict | None = None,
+                        logits_chunk_size: int | None = None) -> dict:
+    """The packed forward; falls back to `plain_logps` (logging why, once) where it is not exact.
+
+    prompt_inputs: left or right padded; chosen/rejected ids (B, T) with masks (1 = real token).
+    logits_chunk_size: rows of LM-head logits alive at once (None: all completion tokens).
+    """
+    reason = unsupported_reason(model, prompt_inputs, rejected_prompt_inputs)
+    if reason is not None:
+        if reason not in _logged_reasons:
+            _logged_reasons.add(reason)
+            logger.warning("mmpo: plain two-sequence preference forward: %s", reason)
+        return plain_logps(model, prompt_inputs=prompt_inputs, chosen_ids=chosen_ids, chosen_mask=chosen_mask,
+                           rejected_ids=rejected_ids, rejected_mask=rejected_mask,
+                           rejected_prompt_inputs=rejected_prompt_inputs, logits_chunk_size=logits_chunk_size)
+    hf = _hf_model(model)
+    rows = _pack_shared_prefix(prompt_inputs["input_ids"], prompt_inputs["attention_mask"], chosen_ids,
+                               chosen_mask, rejected_ids, rejected_mask, pad_id=_pad_id(hf))
+    if hf.config.model_type in ROPE_MULTIMODAL:
+        positions = _mrope_positions(hf, rows, prompt_inputs)
+    else:
+        positions = rows.position_ids
+    mask = _shared_prefix_mask(rows.segment, hf.get_output_embeddings().weight.dtype)
+    out = hf.model(input_ids=rows.input_ids, attention_mask=mask, position_ids=positions, use_cache=False,
+                   **_vision_inputs(prompt_inputs))
+    result = _totals(_head_logps(hf, out.last_hidden_state, rows, logits_chunk_size), rows)
+    result["mechanism"] = "shared_prefix"
+    return result
+
+
+def plain_logps(model: torch.nn.Module, *, prompt_inputs: dict, chosen_ids: torch.Tensor, chosen_mask: torch.Tensor,
+                rejected_ids: torch.Tensor, rejected_mask: torch.Tensor, rejected_prompt_inputs: dict | None = None,
+                logits_chunk_size: int | None = None) -> dict:
+    """The same outputs from 2B right-padded rows `[prompt | chosen]`, `[prompt | rejected]`.
+
+    Each image and prompt is encoded twice. Rows are right-padded, so default positions are right.
+    """
+    hf = _hf_model(model)
+    rprompt = prompt_inputs if rejected_prompt_inputs is None else rejected_prompt_inputs
+    rows = _pack_two_sequences(prompt_inputs["input_ids"], prompt_inputs["attention_mask"], chosen_ids,
+                               chosen_mask, rejected_ids, rejected_mask, pad_id=_pad_id(hf),
+                               rejected_prompt_ids=rprompt["input_ids"],
+                               rejected_prompt_mask=rprompt["attention_mask"])
+    inputs = {"input_ids": rows.input_ids, "attention_mask": (rows.segment != PAD).long(), "use_cache": False,
+              **_token_features(prompt_inputs, rprompt, rows), **_vision_inputs(prompt_inputs, rprompt)}
+    if "mm_token_type_ids" not in inputs and "mm_token_type_ids" in inspect.signature(
+            getattr(hf, "model", hf).forward).parameters:
+        # Qwen-VL models in transformers 5.x need the token types to build their M-RoPE positions.
+        inputs["mm_token_type_ids"] = _mm_token_types(hf, rows.input_ids)
+    if _is_wrapped(model) or _head_only_reason(hf) is not None:
+        # The model's own forward call: a data-parallel wrapper must see it (gradient sync,
+        # parameter gathering), and for an unknown layout it defines the logits.
+        logits = model(**inputs).logits[rows.read_row, rows.read_col]
+        lp = _gather_logps(logits, rows.target)
+    else:
+        lp = _head_logps(hf, hf.model(**inputs).last_hidden_state, rows, logits_chunk_size)
+    result = _totals(lp, rows)
+    result["mechanism"] = "plain"
+    return result
+
+
+def unsupported_reason(model: torch.nn.Module, prompt_inputs: dict,
+                       rejected_prompt_inputs: dict | None = None) -> str | None:
+    """Why the shared-prefix forward would not be exact here, or None when it is."""
+    if _is_wrapped(model):
+        return f"the model is wrapped for data parallelism ({type(model).__name__})"
+    hf = _hf_model(model)
+    reason = _head_only_reason(hf)
+    if reason is not None:
+        return reason
+    text = _text_config(hf)
+    attn = getattr(text, "_attn_implementation", None) or getattr(hf.config, "_attn_implementation", None)
+    if attn not in MASKED_ATTENTION:
+        return f"attention implementation {attn!r} ignores custom attention masks"
+    if "sliding_attention" in (getattr(text, "layer_types", None) or []):
+        return "sliding-window layers would ignore the window under a custom mask"
+    if prompt_inputs.get("pixel_values_videos") is not None:
+        return "video inputs are not supported by the shared-prefix forward yet"
+    if rejected_prompt_inputs is not None and not _same_prompt(prompt_inputs, rejected_prompt_inputs):
+        return "chosen and rejected have different images or prompts"
+    return None
+
+
+def token_logps(lm_head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor,
+                chunk_size: int | None = None) -> torch.Tensor:
+    """log p(targets[i] | hidden[i]) in fp32, (N,), from hidden states (N, H) gathered at read positions.
+
+    With `chunk_size`, rows go through the head a chunk at a time under activation checkpointing,
+    so the (rows x vocab) fp32 logits of only one chunk are alive at once, forward and backward.
+    """
+    n = hidden.shape[0]
+    if not chunk_size or n <= chunk_size:
+        return _gather_logps(lm_head(hidden), targets)
+    if chunk_size < 1:
+        raise ValueError(f"logits_chunk_size must be >= 1, got {chunk_size}")
+    need_graph = torch.is_grad_enabled() and (hidden.requires_grad
+                                              or any(p.requires_grad for p in lm_head.parameters()))
+    pieces = []
+    for start in range(0, n, chunk_size):
+        h, t = hidden[start:start + chunk_size], targets[start:start + chunk_size]
+        # Without checkpointing, autograd would keep every chunk's logits until backward anyway.
+        pieces.append(checkpoint(_head_chunk, lm_head, h, t, use_reentrant=False) if need_graph
+                      else _head_chunk(lm_head, h, t))
+    return torch.cat(pieces)
+
+
+# ---- logits to log-probs ---------------------------------------------------------------------------
+
+def _gather_logps(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The one log-softmax-and-gather: log p(target) per row of (N, V) logits, in fp32.
+
+    fp32 before the normalisation: bf16 logsumexp over a large vocabulary loses ~1e-2 per token.
+    """
+    logits = logits.float()
+    return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
+
+
+def _head_chunk(lm_head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return _gather_logps(lm_head(hidden), targets)
+
+
+def _head_logps(hf, hidden: torch.Tensor, rows: _Rows, chunk: int | None) -> torch.Tensor:
+    return token_logps(hf.get_output_embeddings(), hidden[rows.read_row, rows.read_col], rows.target, chunk)
+
+
+def _totals(lp: torch.Tensor, rows: _Rows) -> dict:
+    b = rows.chosen_tokens.shape[0]
+    sums = torch.zeros(2 * b, dtype=lp.dtype, device=lp.device).index_add(0, rows.slot, lp)
+    return {"chosen_logps": sums[:b], "rejected_logps": sums[b:],
+            "chosen_tokens": rows.chosen_tokens, "rejected_tokens": rows.rejected_tokens}
+
+
+# ---- the model -------------------------------------------------------------------------------------
+
+def _is_wrapped(model: torch.nn.Module) -> bool:
+    """True for data-parallel wrappers (DDP, FSDP, DeepSpeed), whose forward hooks sync gradients."""
+    return hasattr(model, "module") and isinstance(model.module, torch.nn.Module)
+
+
+def _hf_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The Hugging Face model under a data-parallel wrapper and a PEFT wrapper (LoRA layers are patched in place)."""
+    while _is_wrapped(model):
+        model = model.module
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
+
+
+def _text_config(hf) -> Any:
+    return hf.config.get_text_config() if hasattr(hf.config, "get_text_config") else hf.config
+
+
+def _head_only_reason(hf) -> str | None:
+    """Why `lm_head(model.model(...).last_hidden_state)` might not be this model's logits, or None."""
+    model_type = getattr(hf.config, "model_type", None)
+    if model_type not in ROPE_1D | ROPE_MULTIMODAL:
+        return f"architecture {model_type!r} has no shared-prefix support"
+    if not hasattr(hf, "model") or hf.get_output_embeddings() is None:
+        return f"architecture {model_type!r} has no base model + LM head layout"
+    text = _text_config(hf)
+    if getattr(text, "final_logit_softcapping", None) or getattr(text, "logit_scale", None):
+        return "the model transforms logits after the LM head"
+    return None
+
+
+def _same_prompt(a: dict, b: dict) -> bool:
+    if a is b:
+        return True
+    if a.keys() != b.keys():
+        return False
+    for key in a:
+        x, y = a[key], b[key]
+        if isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor):
+            if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)
+                    and x.shape == y.shape and torch.equal(x, y)):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+def _pad_id(hf) -> int:
+    # A pad id that the model will not mistake for an image placeholder when counting image tokens.
+    config, text = hf.config, _text_config(hf)
+    reserved = {getattr(config, k, None) for k in ("image_token_id", "video_token_id", "image_token_index")}
+    for candidate in (getattr(text, "pad_token_id", None), 0, 1, 2, 3):
+        if candidate is not None and candidate not in reserved:
+            return int(candidate)
+    raise ValueError("no usable pad token id")
+
+
+def _mm_token_types(hf, input_ids: torch.Tensor) -> torch.Tensor:
+    types = torch.zeros_like(input_ids, dtype=torch.int32)
+    types[input_ids == hf.config.image_token_id] = 1
+    video = getattr(hf.config, "video_token_id", None)
+    if video is not None:
+        types[input_ids == video] = 2
+    return types
+
+
+def _vision_inputs(prompt_inputs: dict, rejected_prompt_inputs: dict | None = None) -> dict:
+    """The vision-side inputs; with `rejected_prompt_inputs`, those of both sides, chosen's first."""
+    out = {}
+    for key, value in prompt_inputs.items():
+        if key in _NOT_VISION or value is None:
+            continue
+        if rejected_prompt_inputs is not None and isinstance(value, torch.Tensor):
+            value = torch.cat([value, rejected_prompt_inputs[key]])
+        out[key] = value
+    return out
+
+
+def _token_features(prompt_inputs: dict, rejected_prompt_inputs: dict, rows: _Rows) -> dict:
+    """Per-token prompt features other than ids and mask (token types), laid out on the rows.
+
+    Each row's prompt positions take its prompt's values; completion and padding positions are 0 (text).
+    """
+    out = {}
+    for key in ("token_type_ids", "mm_token_type_ids"):
+        if key not in prompt_inputs:
+            continue
+        sources = [(prompt_inputs[key], prompt_inputs["attention_mask"]),
+                   (rejected_prompt_inputs[key], rejected_prompt_inputs["attention_mask"])]
+        b = prompt_inputs[key].shape[0]
+        values = torch.zeros(rows.input_ids.shape, dtype=prompt_inputs[key].dtype, device=rows.input_ids.device)
+        for r in range(rows.input_ids.shape[0]):
+            feats, mask = sources[0] if r < b else sources[1]
+            own = feats[r % b][mask[r % b].bool()]
+            values[r, :len(own)] = own
+        out[key] = values
+    return out
+
+
+def _mrope_positions(hf, rows: _Rows, prompt_inputs: dict) -> torch.Tensor:
+    """(3, B, L) M-RoPE positions: the prompt's rope index, then text positions after it for each completion."""
+    ids, mask = prompt_inputs["input_ids"], prompt_inputs["attention_mask"]
+    prompt_pos, _ = hf.model.get_rope_index(
+        input_ids=ids, mm_token_type_ids=_mm_token_types(hf, ids),
+        image_grid_thw=prompt_inputs.get("image_grid_thw"), attention_mask=mask)
+    pos = torch.zeros((3, *rows.input_ids.shape), dtype=torch.long, device=ids.device)
+    completion = (rows.segment == CHOSEN) | (rows.segment == REJECTED)
+    for i in range(ids.shape[0]):
+        own = prompt_pos[:, i, mask[i].bool()]
+        p = own.shape[1]
+        pos[:, i, :p] = own
+        # Text after the prompt continues from one past its largest position, on all three axes.
+        shift = own.max() + 1 - rows.prompt_len[i]
+        pos[:, i, completion[i]] = rows.position_ids[i, completion[i]] + shift
+    return pos
+
+
+# ---- row layouts (pure tensor bookkeeping) ---------------------------------------------------------
+# Padding of the inputs (left or right) is removed by their masks; every output row is left-aligned
+# and right-padded, so a row's positions never depend on how much padding its batch needed.
+
+PROMPT, CHOSEN, REJECTED, PAD = 0, 1, 2, 3
+
+
+@dataclass
+class _Rows:
+    """A batch of rows plus where to read the completion log-probs from.
+
+    `read_row[n], read_col[n]` is the hidden state that predicts `target[n]`, a token of
+    completion `slot[n]`: slot i < B is pair i's chosen, B + i its rejected.
+    """
+
+    input_ids: torch.Tensor        # (R, L)
+    segment: torch.Tensor          # (R, L): PROMPT, CHOSEN, REJECTED or PAD
+    position_ids: torch.Tensor     # (R, L): 1D positions; PAD positions are 0
+    prompt_len: torch.Tensor       # (R,)
+    read_row: torch.Tensor         # (N,)
+    read_col: torch.Tensor         # (N,)
+    target: torch.Tensor           # (N,)
+    slot: torch.Tensor             # (N,)
+    chosen_tokens: torch.Tensor    # (B,)
+    rejected_tokens: torch.Tensor  # (B,)
+
+
+def _unpad(ids: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
+    return [row[m.bool()] for row, m in zip(ids, mask)]
+
+
+def _assemble(pieces: list[list[tuple[torch.Tensor, int]]], pad_id: int, device) -> tuple[torch.Tensor, ...]:
+    # pieces[row] = [(token ids, segment kind), ...] in order; returns ids, segments, 1D positions.
+    length = max(sum(len(t) for t, _ in row) for row in pieces)
+    ids = torch.full((len(pieces), length), pad_id, dtype=torch.long, device=device)
+    seg = torch.full_like(ids, PAD)
+    pos = torch.zeros_like(ids)
+    for r, row in enumerate(pieces):
+        col = 0
+        prompt_len = len(row[0][0])
+        for tokens, kind in row:
+            n = len(tokens)
+            ids[r, col:col + n] = tokens
+            seg[r, col:col + n] = kind
+            # Each completion continues from the prompt's end, as if it were alone after it.
+            start = 0 if kind == PROMPT else prompt_len
+            pos[r, col:col + n] = torch.arange(start, start + n, device=device)
+            col += n
+    return ids, seg, pos
+
+
+def _check_lengths(prompts: list[torch.Tensor], chosen: list[torch.Tensor], rejected: list[torch.Tensor]) -> None:
+    for i, (p, c, r) in enumerate(zip(prompts, chosen, rejected)):
+        if len(p) == 0:
+            raise ValueError(f"pair {i}: empty prompt (the first completion token needs a prompt token before it)")
+        if len(c) == 0 or len(r) == 0:
+            raise ValueError(f"pair {i}: empty {'chosen' if len(c) == 0 else 'rejected'} completion")
+
+
+def _pack_shared_prefix(prompt_ids, prompt_mask, chosen_ids, chosen_mask, rejected_ids, rejected_mask,
+                        *, pad_id: int) -> _Rows:
+    """One row per pair: `[prompt | chosen | rejected | pad]`, rejected positions restarting at the prompt's end."""
+    prompts, chosen, rejected = (_unpad(prompt_ids, prompt_mask), _unpad(chosen_ids, chosen_mask),
+                                 _unpad(rejected_ids, rejected_mask))
+    _check_lengths(prompts, chosen, rejected)
+    b, device = len(prompts), prompt_ids.device
+    ids, seg, pos = _assemble([[(p, PROMPT), (c, CHOSEN), (r, REJECTED)]
+                               for p, c, r in zip(prompts, chosen, rejected)], pad_id, device)
+    plen = [len(p) for p in prompts]
+    starts = ([(i, i, plen[i]) for i in range(b)]
+              + [(i, b + i, plen[i] + len(chosen[i])) for i in range(b)])
+    return _reads(ids, seg, pos, plen, starts, chosen + rejected, b)
+
+
+def _pack_two_sequences(prompt_ids, prompt_mask, chosen_ids, chosen_mask, rejected_ids, rejected_mask,
+                        *, pad_id: int, rejected_prompt_ids=None, rejected_prompt_mask=None) -> _Rows:
+    """2B rows, `[prompt | chosen]` for every pair then `[prompt | rejected]`: the plain forward."""
+    prompts = _unpad(prompt_ids, prompt_mask)
+    rprompts = prompts if rejected_prompt_ids is None else _unpad(rejected_prompt_ids, rejected_prompt_mask)
+    chosen, rejected = _unpad(chosen_ids, chosen_mask), _unpad(rejected_ids, rejected_mask)
+    _check_lengths(prompts, chosen, rejected)
+    _check_lengths(rprompts, chosen, rejected)
+    b = len(prompts)
+    ids, seg, pos = _assemble([[(p, PROMPT), (c, CHOSEN)] for p, c in zip(prompts, chosen)]
+                              + [[(p, PROMPT), (r, REJECTED)] for p, r in zip(rprompts, rejected)],
+                              pad_id, prompt_ids.device)
+    plen = [len(p) for p in prompts + rprompts]
+    starts = [(k, k, plen[k]) for k in range(2 * b)]
+    return _reads(ids, seg, pos, plen, starts, chosen + rejected, b)
+
+
+def _reads(ids, seg, pos, row_plen, starts, completions, b) -> _Rows:
+    """Rows plus reading positions; starts[k] = (row, slot, column of completion k's first token)."""
+    device = ids.device
+    rows, cols, targets, slots = [], [], [], []
+    for (row, slot, col), tokens in zip(starts, completions):
+        n = len(tokens)
+        read = torch.arange(col - 1, col - 1 + n)
+        # The first completion token is predicted by the last prompt token, wherever the completion sits.
+        read[0] = row_plen[row] - 1
+        rows.append(torch.full((n,), row))
+        cols.append(read)
+        targets.append(tokens)
+        slots.append(torch.full((n,), slot))
+    lens = torch.tensor([len(c) for c in completions], device=device)
+    return _Rows(
+        input_ids=ids, segment=seg, position_ids=pos,
+        prompt_len=torch.tensor(row_plen, device=device),
+        read_row=torch.cat(rows).to(device), read_col=torch.cat(cols).to(device),
+        target=torch.cat(targets).to(device), slot=torch.cat(slots).to(device),
+        chosen_tokens=lens[:b], rejected_tokens=lens[b:],
+    )
+
+
+def _shared_prefix_mask(segment: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Additive (R, 1, L, L) mask: causal, no padding keys, and rejected never sees chosen.
+
+    Padding queries keep their causal keys (the prompt at least), so no row of the mask is
+    empty: an all-masked row gives NaN in SDPA, and NaN times a zero gradient is still NaN.
+    """
+    length = segment.shape[1]
+    idx = torch.arange(length, device=segment.device)
+    causal = (idx[None, :] <= idx[:, None])[None]
+    key_ok = (segment != PAD)[:, None, :]
+    crossing = (segment == REJECTED)[:, :, None] & (segment == CHOSEN)[:, None, :]
+    allowed = causal & key_ok & ~crossing
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=segment.device)
+    return mask.masked_fill_(~allowed, torch.finfo(dtype).min)[:, None]

@@ -1,0 +1,189 @@
+"""The `mmpo train` stage top to bottom: config -> model and pairs -> MPOTrainer -> a loadable checkpoint.
+
+    cfg = parse_config("recipes/tiny_cpu.yaml", ["--beta", "0.2"])
+    out = run_training(cfg)          # out/: weights, processor, trainer_state.json, README.md
+
+The output folder is a Hugging Face checkpoint that `mmpo.models.load_model` and `mmpo eval`
+read with no extra arguments (a LoRA run is merged into the base weights; the adapter alone is
+kept in `adapter/`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from mmpo.errors import InputError, MMPOError
+
+# Settings worth repeating in the model card (the full config is in training_args / the card's YAML).
+CARD_FIELDS = ("model_name_or_path", "train_data", "eval_data", "loss_type", "loss_weights", "beta", "bco_delta",
+               "sft_normalization", "max_length", "ref_model", "ref_sync_steps", "train_sampling_strategy", "use_lora", "lora_r",
+               "freeze_vision_tower", "learning_rate", "weight_decay", "adam_beta1", "adam_beta2",
+               "lr_scheduler_type", "warmup_steps", "num_train_epochs", "max_steps",
+               "per_device_train_batch_size", "gradient_accumulation_steps", "bf16", "seed")
+
+
+def run_training(cfg) -> Path:
+    """Train per `cfg` and write the checkpoint; returns the output folder."""
+    from mmpo.data.pairs import load_pairs
+    from mmpo.models import load_model
+    from mmpo.train.collate import PairDataset
+    from mmpo.train.trainer import MPOTrainer
+
+    for name in ("model_name_or_path", "train_data", "output_dir"):
+        if not getattr(cfg, name):
+            raise InputError("is required (set it in the YAML config or with --" + name + ")", field=name)
+    train = PairDataset(load_pairs(cfg.train_data, seed=cfg.seed, on_error=cfg.on_error))
+    if len(train) == 0:
+        raise InputError("no usable pairs", path=cfg.train_data)
+    evals = PairDataset(load_pairs(cfg.eval_data, seed=cfg.seed, on_error=cfg.on_error)) if cfg.eval_data else None
+    model, processor = load_model(cfg.model_name_or_path, trust_remote_code=cfg.trust_remote_code)
+    trainer = MPOTrainer(model, cfg, train_dataset=train, eval_dataset=evals, processing_class=processor)
+    resume = cfg.resume_from_checkpoint
+    if isinstance(resume, str) and resume.lower() in ("true", "last"):
+        resume = True
+    trainer.train(resume_from_checkpoint=resume or None)
+    final = {}
+    if evals is not None:
+        final.update(trainer.evaluate())
+
+    out = Path(cfg.output_dir)
+    if cfg.use_lora:
+        trainer.model.save_pretrained(str(out / "adapter"))
+        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+        if trainer.args.should_save:
+            merged.save_pretrained(str(out))
+            processor.save_pretrained(str(out))
+    else:
+        trainer.save_model(str(out))  # weights and the processor
+    trainer.save_state()
+    trainer.save_mpo_state(str(out))
+    if trainer.args.should_save:
+        write_model_card(out, cfg, trainer.state.log_history, final, dict(trainer.data_collator.stats))
+    finish_distributed()
+    return out
+
+
+def parse_config(config_path: str | None, overrides: list[str]):
+    """MPOConfig from a YAML file, then `--field value` overrides (the command line wins)."""
+    import yaml
+    from transformers import HfArgumentParser
+
+    from mmpo.train.config import MPOConfig
+
+    values: dict[str, Any] = {}
+    if config_path:
+        path = Path(config_path)
+        if not path.is_file():
+            raise InputError("config file does not exist", path=path)
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise InputError(f"malformed YAML ({getattr(exc, 'problem', exc)})", path=path,
+                             line=None if mark is None else mark.line + 1) from None
+        if not isinstance(values, dict):
+            raise InputError("expected a mapping of MPOConfig fields", path=path)
+        known = {f.name for f in dataclasses.fields(MPOConfig)}
+        for key in values:
+            if key not in known:
+                raise InputError("not a field of MPOConfig (see `mmpo train --help-fields`)", path=path, field=key)
+    parser = HfArgumentParser(MPOConfig)
+    parser.set_defaults(**values)
+    try:
+        (cfg,) = parser.parse_args_into_dataclasses(args=list(overrides))
+    except ValueError as exc:
+        raise MMPOError(str(exc)) from None
+    except InputError as exc:  # validation: name the file that set the field, if it came from there
+        if config_path and exc.field in values and not any(o.lstrip("-") == exc.field for o in overrides):
+            raise InputError(exc.reason, path=config_path, field=exc.field) from None
+        raise
+    return cfg
+
+
+def finish_distributed() -> None:
+    """Wait for every rank, then close the process group.
+
+    Ranks that exit while another still writes files (or with the group open) can abort in the
+    collective backend's teardown ("terminate called without an active exception").
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def _last_train_metrics(history: list[dict]) -> dict:
+    last = [h for h in history if "loss" in h and "train_runtime" not in h]
+    return last[-1] if last else {}
+
+
+def write_model_card(out: Path, cfg, history: list[dict], eval_metrics: dict, data_stats: dict) -> None:
+    """README.md: what was trained on what, the config, and the final metrics."""
+    import yaml
+
+    settings = {k: _plain(getattr(cfg, k)) for k in CARD_FIELDS}
+    full = {f.name: _plain(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)
+            if f.name not in ("hub_token", "push_to_hub_token")}
+    train = _last_train_metrics(history)
+    metrics = {k: v for k, v in {**train, **eval_metrics}.items() if isinstance(v, int | float)}
+    rows = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in metrics.items())
+    stats = "\n".join(f"- {k}: {v}" for k, v in sorted(data_stats.items())) or "- none"
+    text = f"""---
+base_model: {json.dumps(str(cfg.model_name_or_path))}
+library_name: transformers
+tags: [mmpo, mixed-preference-optimization, vision-language]
+---
+
+# {out.name}
+
+Trained with [mmpo](https://arxiv.org/abs/2411.10442) (Mixed Preference Optimization):
+loss = {" + ".join(f"{w:g} x {t}" for t, w in zip(cfg.loss_type, cfg.loss_weights))}, beta {cfg.beta:g},
+from `{cfg.model_name_or_path}` on `{cfg.train_data}`.
+
+## Final metrics
+
+| metric | value |
+|---|---|
+{rows}
+
+Pairs truncated or skipped (counted over the run):
+{stats}
+
+## Main settings
+
+```yaml
+{yaml.safe_dump(settings, sort_keys=False).strip()}
+```
+
+<details><summary>Full config</summary>
+
+```yaml
+{yaml.safe_dump(full, sort_keys=True).strip()}
+```
+</details>
+"""
+    (out / "README.md").write_text(text, encoding="utf-8")
+
+
+def _plain(value: Any) -> Any:
+    """A YAML-safe version of a config value (enums and paths as strings)."""
+    if isinstance(value, enum.Enum):  # SchedulerType etc. (str subclasses yaml cannot write)
+        return _plain(value.value)
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return str(getattr(value, "value", value))
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else str(v)
+

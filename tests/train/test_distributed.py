@@ -1,0 +1,48 @@
+"""Data parallelism: 2 CPU processes (torchrun, gloo) equal 1 process with the same global batch."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from _mpo_data import write_pairs
+
+WORKER = Path(__file__).resolve().parents[1] / "_dist_worker.py"
+
+
+def _run(cmd, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ref_model", ["copy", "precomputed"])
+def test_two_processes_equal_one_with_the_same_global_batch(ref_model, tiny_model_dir, tmp_path):
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
+    assert torchrun is not None, "torchrun (installed with torch) not found next to the interpreter"
+    model_dir = tiny_model_dir("qwen2_vl")
+    data = write_pairs(tmp_path / "d", n=12)
+    # Default MPO settings: running-mean delta and step-wide SFT normalisation both span the ranks.
+    _run([sys.executable, str(WORKER), str(model_dir), str(data), str(tmp_path / "one"), "4"], tmp_path)
+    # The 2-process run with precomputed reference log-probs (split across ranks, summed) must
+    # equal the 1-process run with a live reference copy.
+    _run([torchrun, "--standalone", "--nproc_per_node", "2", str(WORKER), str(model_dir), str(data),
+          str(tmp_path / "two"), "2", ref_model], tmp_path)
+    one = json.loads((tmp_path / "one" / "result.json").read_text())
+    two = json.loads((tmp_path / "two" / "result.json").read_text())
+    assert (one["world_size"], two["world_size"]) == (1, 2)
+    assert two["holds_reference"] == (ref_model == "copy")
+    if ref_model == "precomputed":
+        assert (tmp_path / "two" / "ref_logps" / "train.safetensors").is_file()
+    assert len(one["logs"]) == len(two["logs"]) == 3
+    assert one["logs"][-1]["rewards/margins"] != 0.0
+    for a, b in zip(one["logs"], two["logs"]):
+        for key in ("loss", "loss/pref", "loss/quality", "loss/gen", "rewards/chosen", "rewards/margins",
+                    "logps/chosen", "bco/delta", "grad_norm"):
+            assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), (a["step"], key)
+    assert two["reward_shift"]["mean"] == pytest.approx(one["reward_shift"]["mean"], rel=1e-5)
