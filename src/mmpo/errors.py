@@ -8,16 +8,21 @@ class MMPOError(Exception):
 
 
 class InputError(MMPOError):
-    """Bad input data: names the file, the line (1-based) and the field when known."""
+    """Bad input data: names the file, the line (1-based, text files) or the record (0-based index in
+    a JSON list, a parquet file or a dataset), and the field, when known."""
 
-    def __init__(self, message: str, *, path=None, line: int | None = None, field: str | None = None):
+    def __init__(self, message: str, *, path=None, line: int | None = None, field: str | None = None,
+                 record: int | None = None):
         self.path = None if path is None else str(path)
         self.line = line
+        self.record = record
         self.field = field
         self.reason = message
         where = []
         if self.path is not None:
             where.append(self.path if line is None else f"{self.path}:{line}")
+        if record is not None:
+            where.append(f"record {record}")
         if field is not None:
             where.append(f"field '{field}'")
         prefix = ", ".join(where)

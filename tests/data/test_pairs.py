@@ -42,13 +42,13 @@ def mmpr(tmp_path, tiny_image):
 def test_mmpr_layout_repeat_time_and_image_marker(mmpr):
     pairs = load_pairs(mmpr / "meta.json", seed=3).pairs
     subsets = Counter(p.subset for p in pairs)
-    # repeat_time 2 doubles the 4 lines; 0.5 keeps 5 of 10
+    # repeat_time 2 doubles the 4 lines; 0.5 keeps the first 5 of 10 (the authors' rule)
     assert subsets == {"a_pairs_vqa_correctness_rules": 8, "b_pairs_vqa_format_rules": 5}
     first = pairs[0]
     assert first.images == (str(mmpr / "images" / "img.png"),)
     assert first.messages == [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Question 0?"}]}]
     assert (first.source, first.line) == (str(mmpr / "ann" / "a.jsonl"), 1)
-    # the subsample is seeded: same seed, same pairs; the folder works like its meta.json
+    # the same pairs whatever the seed; the folder works like its meta.json
     again = [p.line for p in load_pairs(mmpr, seed=3).pairs]
     assert again == [p.line for p in pairs]
     assert len(load_pairs(mmpr, seed=4).pairs) == 13

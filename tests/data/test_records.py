@@ -13,10 +13,18 @@ def _write(path, lines):
 
 def test_load_records_fills_defaults_and_resolves_images(tmp_path):
     p = tmp_path / "bench.jsonl"
-    _write(p, [json.dumps({"pid": 1, "question": "q?", "image": "images/1.png", "answer": "3"})])
-    (rec,) = load_records(p)
-    assert rec["pid"] == "1" and rec["question_type"] == "free_form"
-    assert rec["image_path"] == str(tmp_path / "images/1.png")
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "1.png").write_bytes(b"png")  # only its existence is checked here
+    _write(p, [json.dumps({"pid": 1, "question": "q?", "image": "images/1.png", "answer": "3"}),
+                json.dumps({"pid": 2, "question": "text only", "image": "", "answer": "4"}),
+                json.dumps({"pid": 3, "question": "missing", "image": "images/3.png", "answer": "4"})])
+    with pytest.raises(InputError, match=r"bench.jsonl:3, field 'image': image .*3.png does not exist"):
+        load_records(p)
+    _write(p, p.read_text().splitlines()[:2])
+    one, two = load_records(p)
+    assert one["pid"] == "1" and one["question_type"] == "free_form"
+    assert one["image_path"] == str((tmp_path / "images/1.png").resolve())
+    assert two["image_path"] is None and two["image_ref"] is None  # "" is a text-only record
 
 
 @pytest.mark.parametrize(

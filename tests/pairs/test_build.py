@@ -75,7 +75,7 @@ def test_build_pairs_mmpr_layout_and_stats(tmp_path, img):
     assert set(meta) == {"toy_pairs_vqa_correctness_rules", "toy_pairs_vqa_format_rules", "toy_sr0.5_wo_image"}
     for name, entry in meta.items():
         assert set(entry) == {"root", "annotation", "data_augment", "repeat_time", "length"}
-        assert entry["annotation"] == f"{name}.jsonl"
+        assert entry["annotation"] == str((out / f"{name}.jsonl").resolve())  # absolute, as the authors open it
         rows = [json.loads(line) for line in open(out / entry["annotation"])]
         assert len(rows) == entry["length"] == 1
         row = rows[0]

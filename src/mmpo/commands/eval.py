@@ -18,9 +18,11 @@ import argparse
 
 def configure(p: argparse.ArgumentParser) -> None:
     from mmpo.answers import SCORINGS  # pure text: no torch
+    from mmpo.data.prompts import PROMPT_SOURCES
 
     p.add_argument("--model", required=True, help="checkpoint directory (weights + processor)")
-    p.add_argument("--data", required=True, help="MathVista-schema records (.jsonl, or a .json list/dict)")
+    p.add_argument("--data", required=True, help="benchmark records: .jsonl, .json (list or dict), .parquet, or a "
+                                                 "`datasets` folder; MathVista, M3CoT, ScienceQA, MathVerse shapes")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--modes", default="direct,cot", help="comma-separated: direct, cot (default both), boxed")
     p.add_argument("--scoring", default="default", choices=SCORINGS,
@@ -30,6 +32,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="a tighter limit for direct answers (default: --max-new-tokens)")
     p.add_argument("--batch-size", type=int, default=8, help="prompts per generate call (default 8)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first K records")
+    p.add_argument("--prompt-source", choices=PROMPT_SOURCES, default="auto",
+                   help="auto: the record's official query when it has one (MathVista's), else mmpo's layout of "
+                        "question, unit and options; query: require it; mmpo: always mmpo's layout")
     p.add_argument("--shuffle-images", action="store_true",
                    help="pair each question with another record's image (seeded derangement)")
     p.add_argument("--seed", type=int, default=0, help="seed for --shuffle-images (decoding is greedy)")
@@ -49,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
                       max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, limit=args.limit,
                       direct_max_new_tokens=args.direct_max_new_tokens,
                       shuffle_images=args.shuffle_images, seed=args.seed, device=args.device, dtype=args.dtype,
+                      prompt_source=args.prompt_source,
                       progress=not args.no_progress)
     print(scores_markdown(result.scores))
     cut = sum(m.get("truncated", 0) for m in result.scores["modes"].values())

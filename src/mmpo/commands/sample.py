@@ -17,12 +17,14 @@ import argparse
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from mmpo.data.prompts import PROMPT_SOURCES
     from mmpo.errors import ON_ERROR
     from mmpo.sample.run import SAMPLE_STYLES  # light: no torch until a model loads
 
     parser.add_argument("--model", required=True, help="model directory (Hugging Face layout)")
-    parser.add_argument("--data", required=True, help="prompt records: MathVista .jsonl/.json or plain JSONL "
-                                                      "with image, question[, answer]")
+    parser.add_argument("--data", required=True, help="prompt records: .jsonl, .json, .parquet or a `datasets` "
+                                                      "folder (MathVista, M3CoT, ScienceQA, MathVerse shapes), or "
+                                                      "plain JSONL with image, question[, answer]")
     parser.add_argument("--n", type=int, required=True, help="samples per prompt (paper: up to 32)")
     parser.add_argument("--out", required=True, help="output JSONL (resumed if it exists)")
     parser.add_argument("--seed", type=int, default=0, help="base seed; each prompt's seed derives from (seed, pid)")
@@ -33,6 +35,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=4, help="prompts per prefill (each gets N rows)")
     parser.add_argument("--prompt-style", choices=SAMPLE_STYLES, default="cot",
                         help="cot: the paper's \"Final answer: ..\" prompt; boxed: the answer in \\boxed{}")
+    parser.add_argument("--prompt-source", choices=PROMPT_SOURCES, default="auto",
+                        help="auto: the record's official query when it has one (MathVista's), else mmpo's layout "
+                             "of question, unit and options; query: require it; mmpo: always mmpo's layout")
     parser.add_argument("--dropout-ntp", action="store_true",
                         help="for records without an answer, continue part of each response without the image")
     parser.add_argument("--dropout-ratio", type=float, default=0.5, help="share of words kept for DropoutNTP")
@@ -48,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     opts = SampleOptions(model=args.model, data=args.data, n=args.n, out=args.out, seed=args.seed,
                          shard=args.shard, temperature=args.temperature, top_k=args.top_k,
                          max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                         prompt_style=args.prompt_style, dropout_ntp=args.dropout_ntp,
+                         prompt_style=args.prompt_style, prompt_source=args.prompt_source,
+                         dropout_ntp=args.dropout_ntp,
                          dropout_ratio=args.dropout_ratio, on_error=args.on_error, limit=args.limit,
                          progress=not args.no_progress)
     s = run_sampling(opts)

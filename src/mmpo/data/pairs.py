@@ -22,13 +22,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmpo.data.files import iter_jsonl
 from mmpo.errors import ON_ERROR, InputError
 
 IMAGE_MARKER = "<image>"
@@ -46,6 +45,7 @@ class Pair:
     source: str | None = None
     line: int | None = None
     subset: str | None = None
+    record: int | None = None  # 0-based row of a parquet file or dataset (text files: `line`)
 
 
 @dataclass
@@ -56,106 +56,131 @@ class PairSet:
 
 # ---- reading ---------------------------------------------------------------------------------------
 
-def load_pairs(path: str | os.PathLike, *, seed: int = 0, on_error: str = "raise") -> PairSet:
-    """Read pairs from an MMPR meta.json (or its folder), a JSONL file, or a `datasets` folder."""
+def load_pairs(path: str | os.PathLike, *, seed: int = 0, on_error: str = "raise",
+               path_map: Sequence[str] | None = None) -> PairSet:
+    """Read pairs from an MMPR meta.json (or its folder), a JSONL or parquet file, or a `datasets` folder.
+
+    `path_map`: "OLD=NEW" prefix replacements for the paths a meta.json names (the released MMPR
+    meta.json names the authors' cluster paths; map them onto a local copy).
+    """
+    from mmpo.data.sources import is_dataset_folder
+
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+    mapping = parse_path_map(path_map)
     path = Path(path)
     if path.is_dir():
         if (path / "meta.json").is_file():
-            return _load_mmpr(path / "meta.json", seed, on_error)
-        if (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file():
-            return _load_hf_dataset(path, on_error)
+            return _load_mmpr(path / "meta.json", seed, on_error, mapping)
+        if is_dataset_folder(path):
+            out = PairSet([])
+            _read_rows(path, path, out, on_error, subset=None)
+            return out
         raise InputError("a folder of pairs needs a meta.json (MMPR layout) or a saved `datasets` dataset", path=path)
     if not path.exists():
         raise InputError("file does not exist", path=path)
     if path.suffix == ".json":
-        return _load_mmpr(path, seed, on_error)
+        return _load_mmpr(path, seed, on_error, mapping)
     out = PairSet([])
-    _read_jsonl(path, path.parent, out, on_error, subset=None)
+    _read_rows(path, path.parent, out, on_error, subset=None)
     return out
 
 
-def _load_mmpr(meta_path: Path, seed: int, on_error: str) -> PairSet:
+def parse_path_map(items: Sequence[str] | None) -> list[tuple[str, str]]:
+    """["OLD=NEW", ...] -> [(OLD, NEW), ...], longest OLD first; a malformed item is an error naming it."""
+    out = []
+    for item in items or ():
+        old, sep, new = str(item).partition("=")
+        if not sep or not old:
+            raise InputError(f"expected OLD=NEW, got {item!r}", field="path_map")
+        out.append((old, new))
+    return sorted(out, key=lambda kv: -len(kv[0]))
+
+
+def _candidates(raw: str, meta_dir: Path, mapping: list[tuple[str, str]]) -> list[Path]:
+    """Where a path named in a meta.json may be, in the order they are tried."""
+    mapped = next((new + raw[len(old):] for old, new in mapping if raw.startswith(old)), raw)
+    path = Path(mapped)
+    if path.is_absolute():
+        # mmpo pairs writes absolute paths; a folder that moved still has its files next to meta.json.
+        found = [path, meta_dir / path.name]
+    else:
+        # The authors' loader opens relative paths from the working directory; mmpo tries meta's folder first.
+        found = [meta_dir / path, Path.cwd() / path]
+    return list(dict.fromkeys(found))
+
+
+def _load_mmpr(meta_path: Path, seed: int, on_error: str, mapping: list[tuple[str, str]]) -> PairSet:
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InputError(f"malformed JSON ({exc.msg})", path=meta_path, line=exc.lineno) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start}: {exc.reason})", path=meta_path) from None
     if not isinstance(meta, dict) or not meta:
         raise InputError("expected an object mapping subset names to {root, annotation, ...}", path=meta_path)
     out = PairSet([])
     for name, spec in meta.items():
         if not isinstance(spec, dict):
             raise InputError(f"subset {name!r}: expected an object", path=meta_path, field=name)
-        for key in ("annotation",):
-            if not isinstance(spec.get(key), str) or not spec[key]:
-                raise InputError(f"subset {name!r}: missing or not a string", path=meta_path, field=key)
+        if not isinstance(spec.get("annotation"), str) or not spec["annotation"]:
+            raise InputError(f"subset {name!r}: missing or not a string", path=meta_path, field="annotation")
         repeat = spec.get("repeat_time", 1)
         if isinstance(repeat, bool) or not isinstance(repeat, int | float) or not math.isfinite(repeat) or repeat < 0:
             raise InputError(f"subset {name!r}: must be a number >= 0, got {repeat!r}", path=meta_path,
                              field="repeat_time")
-        annotation = _resolve(spec["annotation"], meta_path.parent)
-        root = _resolve(spec.get("root") or "", meta_path.parent) if spec.get("root") else annotation.parent
+        tried = _candidates(spec["annotation"], meta_path.parent, mapping)
+        annotation = next((p for p in tried if p.is_file()), None)
+        if annotation is None:
+            raise InputError(f"subset {name!r}: annotation file not found; tried {', '.join(map(str, tried))} "
+                             "(map a moved prefix with path_map OLD=NEW)", path=meta_path, field="annotation")
+        root_note = None
+        if spec.get("root"):
+            roots = _candidates(spec["root"], meta_path.parent, mapping)
+            root = next((p for p in roots if p.is_dir()), roots[0])
+            if not root.is_dir():
+                root_note = (f"subset {name!r}: root not found; tried {', '.join(map(str, roots))} "
+                             "(map a moved prefix with path_map OLD=NEW)")
+        else:
+            root = annotation.parent
         subset = PairSet([])
-        _read_jsonl(annotation, root, subset, on_error, subset=name)
+        _read_rows(annotation, root, subset, on_error, subset=name, root_note=root_note)
         out.stats.update(subset.stats)
-        out.pairs.extend(_repeat(subset.pairs, float(repeat), random.Random(f"{seed}:{name}")))
+        kept = _repeat(subset.pairs, float(repeat))
+        if repeat > 1 and repeat != int(repeat):
+            out.stats[f"repeat_time_fraction_ignored:{name}"] += 1
+        out.pairs.extend(kept)
     return out
 
 
-def _resolve(p: str, base: Path) -> Path:
-    path = Path(p)
-    if path.is_absolute():
-        return path
-    # MMPR's own meta.json names paths relative to the folder above the release; try meta's folder first.
-    return base / path if (base / path).exists() or not path.exists() else path
+def _repeat(pairs: list[Pair], repeat: float) -> list[Pair]:
+    """MMPR's rule, as the authors' loader applies it: below 1, the first int(n * repeat) lines;
+    from 1 on, int(repeat) copies (a fraction above 1 is dropped; counted in the stats)."""
+    if repeat < 1:
+        return pairs[: int(len(pairs) * repeat)]
+    return pairs * int(repeat)
 
 
-def _repeat(pairs: list[Pair], repeat: float, rng: random.Random) -> list[Pair]:
-    whole = int(repeat)
-    out = pairs * whole
-    extra = int(round((repeat - whole) * len(pairs)))
-    if extra:
-        out += rng.sample(pairs, extra)
-    return out
+def _read_rows(path: Path, image_root: Path, out: PairSet, on_error: str, subset: str | None,
+               root_note: str | None = None) -> None:
+    from mmpo.data.sources import dataset_splits, iter_rows
 
-
-def _read_jsonl(path: Path, image_root: Path, out: PairSet, on_error: str, subset: str | None) -> None:
     def skip(exc: InputError) -> None:
         if on_error == "raise":
             raise exc
         out.stats["skipped_bad_record"] += 1
 
-    for lineno, obj in iter_jsonl(path, on_malformed=skip, missing="annotation file does not exist"):
+    splits = dataset_splits(path)
+    split = "train" if splits and "train" in splits else None  # preference data trains on its train split
+    for where, obj in iter_rows(path, on_malformed=skip, missing="annotation file does not exist", split=split):
         try:
-            out.pairs.append(parse_pair(obj, source=path, line=lineno, image_root=image_root, subset=subset))
+            out.pairs.append(parse_pair(obj, source=where["path"], line=where.get("line"),
+                                        record=where.get("record"), image_root=image_root, subset=subset))
         except InputError as exc:
+            if root_note and exc.field in ("image", "images"):
+                exc = InputError(f"{exc.reason}; {root_note}", path=exc.path, line=exc.line, record=exc.record,
+                                 field=exc.field)
             skip(exc)
-
-
-def _load_hf_dataset(path: Path, on_error: str) -> PairSet:
-    import datasets
-
-    ds = datasets.load_from_disk(str(path))
-    if isinstance(ds, datasets.DatasetDict):
-        if "train" not in ds:
-            raise InputError(f"a DatasetDict without a 'train' split (splits: {list(ds)})", path=path)
-        ds = ds["train"]
-    for col in ("images", "image"):
-        # Keep images encoded: they are decoded when their batch is built, not all at once here.
-        if col in ds.column_names and isinstance(ds.features[col], datasets.Image):
-            ds = ds.cast_column(col, datasets.Image(decode=False))
-        elif col in ds.column_names and isinstance(getattr(ds.features[col], "feature", None), datasets.Image):
-            ds = ds.cast_column(col, datasets.Sequence(datasets.Image(decode=False)))
-    out = PairSet([])
-    for i, row in enumerate(ds):
-        try:
-            out.pairs.append(parse_pair(row, source=path, line=i + 1, image_root=path))
-        except InputError:
-            if on_error == "raise":
-                raise
-            out.stats["skipped_bad_record"] += 1
-    return out
 
 
 def _text(value: Any, *, where: dict, name: str) -> str:
@@ -180,7 +205,7 @@ def _text(value: Any, *, where: dict, name: str) -> str:
 def _image_refs(obj: dict, where: dict, image_root: Path) -> tuple[Any, ...]:
     name = "images" if "images" in obj else "image"
     value = obj.get(name)
-    if value is None or value == []:
+    if value is None or value == [] or value == "":
         return ()
     items = value if isinstance(value, list) else [value]
     refs = []
@@ -253,9 +278,13 @@ def _prompt_messages(prompt: list, n_images: int, where: dict) -> list[dict[str,
 
 
 def parse_pair(obj: Any, *, source=None, line: int | None = None, image_root: Path | None = None,
-               subset: str | None = None) -> Pair:
-    """Validate one record (MMPR line or TRL row) and return a `Pair`; images are checked, not opened."""
-    where = {"path": source, "line": line}
+               subset: str | None = None, record: int | None = None) -> Pair:
+    """Validate one record (MMPR line or TRL row) and return a `Pair`; images are checked, not opened.
+
+    No image (`image` absent, null or "", `images` absent, null or []) is a text-only pair, as the
+    authors' loader reads MMPR's text-only subsets.
+    """
+    where = {"path": source, "line": line, "record": record}
     if not isinstance(obj, dict):
         raise InputError(f"expected a JSON object, got {type(obj).__name__}", **where)
     for name in ("chosen", "rejected"):
@@ -280,4 +309,4 @@ def parse_pair(obj: Any, *, source=None, line: int | None = None, image_root: Pa
             raise InputError(f"expected a string or messages, got {type(prompt).__name__}", **where, field="prompt")
     else:
         raise InputError("missing required field (MMPR: question; TRL: prompt)", **where, field="question")
-    return Pair(messages, chosen, rejected, images, None if source is None else str(source), line, subset)
+    return Pair(messages, chosen, rejected, images, None if source is None else str(source), line, subset, record)

@@ -31,16 +31,26 @@ _SHORT_ANSWER_PATTERNS = [
 _SHORT_RE = re.compile("|".join(f"(?:{p})" for p in _SHORT_ANSWER_PATTERNS), re.IGNORECASE)
 
 PROMPT_STYLES = ("cot", "boxed", "direct")
+# Where the question text comes from: the record's official `query` when it has one (MathVista's, with
+# its precision and list-format hints), or always mmpo's layout of question, options and unit.
+PROMPT_SOURCES = ("auto", "query", "mmpo")
+# The short-answer instructions that contradict reasoning even inside an official query.
+_DIRECT_ONLY_RE = re.compile("|".join(f"(?:{p})" for p in _SHORT_ANSWER_PATTERNS if "at the end" not in p),
+                             re.IGNORECASE)
 
 
-def strip_short_answer_instructions(text: str) -> str:
-    out = _SHORT_RE.sub("", text)
+def strip_short_answer_instructions(text: str, *, keep_hints: bool = False) -> str:
+    """`text` without instructions to answer briefly; `keep_hints` keeps MathVista's format hints."""
+    out = (_DIRECT_ONLY_RE if keep_hints else _SHORT_RE).sub("", text)
     return re.sub(r"\n{3,}", "\n\n", out).strip()
 
 
 def question_text(record: dict[str, Any]) -> str:
-    """The question with its options, as the model sees it (MathVista's layout)."""
+    """The question with its unit and options, as the model sees it (MathVista's layout)."""
     q = str(record.get("question", "")).strip()
+    unit = record.get("unit")
+    if unit and str(unit).lower() not in q.lower():
+        q += f" (Unit: {unit})"
     choices = record.get("choices") or []
     if choices:
         letters = [chr(ord("A") + i) for i in range(len(choices))]
@@ -48,11 +58,23 @@ def question_text(record: dict[str, Any]) -> str:
     return q
 
 
-def build_prompt(record: dict[str, Any], style: str = "cot") -> str:
-    """The user-turn text for a record: `cot` (the paper's), `boxed`, or `direct`."""
+def build_prompt(record: dict[str, Any], style: str = "cot", source: str = "auto") -> str:
+    """The user-turn text for a record: `cot` (the paper's), `boxed`, or `direct`.
+
+    `source`: `auto` uses the record's `query` when it has one, `query` requires it, `mmpo` always
+    lays out question, unit and options itself.
+    """
     if style not in PROMPT_STYLES:
         raise ValueError(f"prompt style must be one of {PROMPT_STYLES}, got {style!r}")
-    q = strip_short_answer_instructions(question_text(record))
+    if source not in PROMPT_SOURCES:
+        raise ValueError(f"prompt source must be one of {PROMPT_SOURCES}, got {source!r}")
+    query = record.get("query")
+    if source == "query" and not (isinstance(query, str) and query.strip()):
+        raise ValueError(f"record {record.get('pid')!r} has no query (use prompt source auto or mmpo)")
+    if source != "mmpo" and isinstance(query, str) and query.strip():
+        q = strip_short_answer_instructions(query, keep_hints=True)
+    else:
+        q = strip_short_answer_instructions(question_text(record))
     if style == "direct":
         hint = DIRECT_MULTI_CHOICE if record.get("choices") else DIRECT_FREE_FORM
         return f"{q}\n{hint}"

@@ -42,6 +42,8 @@ VARIANTS: dict[str, tuple[list[str], list[float]]] = {
 BACKBONES = ("tiny", "smol")
 # LoRA on the language model (and projector); the vision tower stays as aligned.
 SMOL_LORA = {"use_lora": True, "lora_r": 16, "lora_alpha": 32.0, "freeze_vision_tower": True}
+# The start models learned mmpo's prompt layout (synth records also carry a MathVista-style query).
+PROMPT_SOURCE = "mmpo"
 
 
 @dataclass
@@ -140,11 +142,11 @@ def _evaluate(model, processor, records, out_dir: Path, name: str, cfg: DemoConf
     key = {"weights": weights_digest(model_dir), "pids": [r["pid"] for r in records],
            "answers": [str(r["answer"]) for r in records], "modes": list(modes),
            "max_new_tokens": cfg.max_new_tokens, "direct_max_new_tokens": cfg.direct_max_new_tokens,
-           "shuffle_images": shuffle_images, "seed": cfg.seed}
+           "shuffle_images": shuffle_images, "seed": cfg.seed, "prompt_source": PROMPT_SOURCE}
     res = evaluate_into(out_dir, records, key=key, load=lambda: (model, processor), on_mismatch="replace",
                         modes=modes, max_new_tokens=cfg.max_new_tokens,
                         direct_max_new_tokens=cfg.direct_max_new_tokens, batch_size=cfg.eval_batch_size,
-                        shuffle_images=shuffle_images, seed=cfg.seed, model_name=name,
+                        shuffle_images=shuffle_images, seed=cfg.seed, model_name=name, prompt_source=PROMPT_SOURCE,
                         data_name=records[0].get("_source") if records else None)
     return {"scores": res.scores, "predictions": res.predictions}
 
@@ -310,7 +312,7 @@ def run_demo(cfg: DemoConfig, out: str | Path) -> dict[str, Any]:
             summary = run_sampling(SampleOptions(
                 model=str(start_dir), data=str(paths["train"]), n=cfg.samples, out=str(samples), seed=seed,
                 temperature=cfg.temperature, top_k=cfg.top_k, max_new_tokens=cfg.max_new_tokens,
-                batch_size=cfg.sample_batch_size))
+                batch_size=cfg.sample_batch_size, prompt_source=PROMPT_SOURCE))
             pair_stats = build_pairs([samples], root / "pairs", max_pairs_per_prompt=cfg.max_pairs_per_prompt,
                                      seed=seed, name="digits")
             print(format_summary(pair_stats))

@@ -24,11 +24,11 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from mmpo.answers import SCORINGS
 from mmpo.data.files import JsonlAppender, read_jsonl, truncate_partial_tail, writable_dir, write_json
+from mmpo.data.prompts import PROMPT_SOURCES
 from mmpo.errors import InputError, MMPOError, check_choice
 
 NONE_BUCKET = "(none)"
@@ -47,7 +47,7 @@ def run_eval(model_path: str | os.PathLike, data_path: str | os.PathLike, out_di
              modes: Sequence[str] = ("direct", "cot"), scoring: str = "default", max_new_tokens: int = 512,
              batch_size: int = 8, limit: int | None = None, shuffle_images: bool = False, seed: int = 0,
              device: str | None = None, dtype: str | None = None, progress: bool = True,
-             direct_max_new_tokens: int | None = None) -> EvalResult:
+             direct_max_new_tokens: int | None = None, prompt_source: str = "auto") -> EvalResult:
     """`mmpo eval`: DIR/predictions.jsonl (appended as answers come) and DIR/scores.json.
 
     Rerunning the same command after an interruption keeps the predictions already written and
@@ -59,6 +59,7 @@ def run_eval(model_path: str | os.PathLike, data_path: str | os.PathLike, out_di
 
     modes = _check_modes(modes)
     check_choice("--scoring", scoring, SCORINGS)
+    check_choice("--prompt-source", prompt_source, PROMPT_SOURCES)
     if max_new_tokens < 1 or batch_size < 1 or (direct_max_new_tokens is not None and direct_max_new_tokens < 1):
         raise MMPOError("--max-new-tokens, --direct-max-new-tokens and --batch-size must be >= 1")
     records = load_eval_records(data_path, limit=limit)
@@ -67,7 +68,8 @@ def run_eval(model_path: str | os.PathLike, data_path: str | os.PathLike, out_di
         derangement(len(records), seed)  # fail now on a single record, not after loading the model
     key = {"model": str(model_path), "data": str(data_path), "modes": modes, "scoring": scoring,
            "max_new_tokens": max_new_tokens, "batch_size": batch_size, "limit": limit,
-           "shuffle_images": shuffle_images, "seed": seed, "weights": weights_digest(model_path)}
+           "shuffle_images": shuffle_images, "seed": seed, "weights": weights_digest(model_path),
+           "prompt_source": prompt_source}
     if direct_max_new_tokens is not None:
         key["direct_max_new_tokens"] = direct_max_new_tokens
     device = device or _default_device()
@@ -75,7 +77,8 @@ def run_eval(model_path: str | os.PathLike, data_path: str | os.PathLike, out_di
                          extra_settings={"limit": limit, "device": str(device)}, modes=modes, scoring=scoring,
                          max_new_tokens=max_new_tokens, batch_size=batch_size,
                          direct_max_new_tokens=direct_max_new_tokens, shuffle_images=shuffle_images, seed=seed,
-                         progress=progress, model_name=str(model_path), data_name=str(data_path))
+                         progress=progress, model_name=str(model_path), data_name=str(data_path),
+                         prompt_source=prompt_source)
 
 
 def evaluate_into(out_dir: str | os.PathLike, records: Sequence[dict[str, Any]], *, key: dict[str, Any],
@@ -142,6 +145,7 @@ def _check_modes(modes: Sequence[str]) -> list[str]:
 
 def evaluate_model(model: Any, processor: Any, records: Sequence[dict[str, Any]], *,
                    modes: Sequence[str] = ("direct", "cot"), scoring: str = "default", max_new_tokens: int = 512,
+                   prompt_source: str = "auto",
                    batch_size: int = 8, shuffle_images: bool = False, seed: int = 0,
                    images: Sequence[Any] | None = None, progress: bool = True, done: Iterable[dict] = (),
                    on_prediction: Any = None, model_name: str | None = None,
@@ -162,6 +166,7 @@ def evaluate_model(model: Any, processor: Any, records: Sequence[dict[str, Any]]
 
     modes = _check_modes(modes)
     check_choice("scoring", scoring, SCORINGS)
+    check_choice("prompt_source", prompt_source, PROMPT_SOURCES)
     records = list(records)
     if images is not None and len(images) != len(records):
         raise MMPOError(f"got {len(images)} images for {len(records)} records")
@@ -198,7 +203,7 @@ def evaluate_model(model: Any, processor: Any, records: Sequence[dict[str, Any]]
                 sel = [(k, i) for k, i in enumerate(idx) if (records[i]["pid"], mode) not in done_map]
                 if not sel:
                     continue
-                items = [(build_prompt(records[i], mode), imgs[k]) for k, i in sel]
+                items = [(build_prompt(records[i], mode, prompt_source), imgs[k]) for k, i in sel]
                 limit = direct_max_new_tokens if mode == "direct" and direct_max_new_tokens else max_new_tokens
                 gens = greedy_generate(model, processor, items, max_new_tokens=limit,
                                        batch_size=batch_size, progress=bar)
@@ -226,6 +231,7 @@ def evaluate_model(model: Any, processor: Any, records: Sequence[dict[str, Any]]
         "data": data_name if data_name is not None else (records[0].get("_source") if records else None),
         "n_records": len(records),
         "settings": {"modes": modes, "scoring": scoring, "max_new_tokens": max_new_tokens,
+                     "prompt_source": prompt_source,
                      **({"direct_max_new_tokens": direct_max_new_tokens} if direct_max_new_tokens else {}),
                      "batch_size": batch_size, "shuffle_images": shuffle_images, "seed": seed,
                      "decoding": "greedy",
@@ -237,29 +243,20 @@ def evaluate_model(model: Any, processor: Any, records: Sequence[dict[str, Any]]
     }
     return EvalResult(predictions=predictions, scores=scores)
 
-def load_eval_records(path: str | os.PathLike, *, limit: int | None = None,
-                      check_images: bool = True) -> list[dict[str, Any]]:
-    """Validated records that all have an answer; each gets `_source` and `_line` for error messages.
+def load_eval_records(path: str | os.PathLike, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """Validated records that all have an answer (`mmpo.data.records.read_records`: any file or dataset
+    folder it reads). Images are checked to exist now, before any model is loaded."""
+    from mmpo.data.records import read_records
 
-    Images are checked to exist now, before any model is loaded, so a missing file fails in seconds.
-    """
-    from mmpo.data.records import load_records, load_records_file
-
-    path = Path(path)
-    records = load_records(path, require_answer=True)
-    # load_records keeps file order; the raw reader gives the line numbers to name in errors.
-    lines = [line for line, _ in load_records_file(path)]
+    if limit is not None and limit < 1:
+        raise MMPOError(f"--limit must be >= 1, got {limit}")
+    records = read_records(path, require_answer=True)
     if limit is not None:
-        if limit < 1:
-            raise MMPOError(f"--limit must be >= 1, got {limit}")
-        records, lines = records[:limit], lines[:limit]
+        records = records[:limit]
     if not records:
         raise InputError("no records to evaluate", path=path)
-    for rec, line in zip(records, lines):
-        rec["_source"], rec["_line"] = str(path), line
-        if check_images and rec.get("image_path") and not Path(rec["image_path"]).is_file():
-            raise InputError(f"image {rec['image_path']} does not exist", path=path, line=line, field="image")
     return records
+
 
 def derangement(n: int, seed: int) -> list[int]:
     """A permutation with no fixed point (Sattolo's algorithm: one random n-cycle), deterministic per seed."""

@@ -14,9 +14,10 @@ Rules, per prompt:
 Identical texts are paired once.
 
 Output in DIR:
-- `meta.json`: subset name -> {root, annotation, data_augment, repeat_time, length}. `root` is the
-  images' common folder as an absolute path; `annotation` is relative to meta.json's folder (so
-  DIR can move); each line's `image` is relative to `root`.
+- `meta.json`: subset name -> {root, annotation, data_augment, repeat_time, length}. `root` (the
+  images' common folder) and `annotation` are absolute paths, as the authors' loader opens them from
+  any working directory (mmpo's reader also finds an annotation next to meta.json after a move);
+  each line's `image` is relative to `root`, and absent for a text-only pair.
 - `<name>_pairs_vqa_correctness_rules.jsonl`, `<name>_pairs_vqa_format_rules.jsonl`,
   `<name>_sr0.5_wo_image.jsonl` (the ratio is the one used at sampling): lines
   `{"image", "question", "chosen", "rejected", "answer_gt"}` (`answer_gt` is null for DropoutNTP).
@@ -117,7 +118,9 @@ def build_pairs(paths: list[str | os.PathLike], out_dir: str | os.PathLike, *, m
     for subset, rows in subsets.items():
         root = _common_root(images.get(subset, []))
         for row in rows:
-            if row["image"] is not None:
+            if row["image"] is None:
+                del row["image"]  # text-only: the key is absent, as in MMPR (the authors' reader fails on null)
+            else:
                 row["image"] = os.path.relpath(os.path.abspath(row["image"]), root)
         ann = out_dir / f"{subset}.jsonl"
         tmp = ann.with_name(ann.name + ".tmp")
@@ -125,7 +128,9 @@ def build_pairs(paths: list[str | os.PathLike], out_dir: str | os.PathLike, *, m
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         os.replace(tmp, ann)
-        meta[subset] = {"root": root, "annotation": ann.name, "data_augment": False,
+        # Absolute, as the authors' loader opens it from any working directory; mmpo's reader still
+        # finds it next to meta.json when the folder moves.
+        meta[subset] = {"root": root, "annotation": str(ann.resolve()), "data_augment": False,
                         "repeat_time": 1, "length": len(rows)}
     write_json(out_dir / "meta.json", meta)
 

@@ -25,9 +25,9 @@ def example(record: dict[str, Any], kind: str) -> tuple[str, str]:
     if kind == "read":
         return READ_PROMPT, reading_target(record)
     if kind == "direct":
-        return build_prompt(record, "direct"), str(record["answer"])
+        return build_prompt(record, "direct", "mmpo"), str(record["answer"])
     if kind == "cot":
-        return build_prompt(record, "cot"), record["solution"]
+        return build_prompt(record, "cot", "mmpo"), record["solution"]
     raise ValueError(f"unknown example kind {kind!r}")
 
 

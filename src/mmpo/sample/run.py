@@ -3,12 +3,15 @@
     from mmpo.sample.run import SampleOptions, run_sampling
     summary = run_sampling(SampleOptions(model="models/tiny", data="data/train.jsonl", n=8, out="s.jsonl"))
 
-Input: MathVista-schema records (.jsonl, a .json list, or MathVista's .json dict keyed by pid), or a
-plain JSONL with `image, question[, answer]` (pid = the line number then). Extra fields pass
-through (real MathVista files carry caption/ocr); records without an answer are open-ended.
+Input: benchmark or prompt records in any form `mmpo.data.records.read_records` reads (JSONL, JSON,
+parquet, `datasets` folders; MathVista, M3CoT, ScienceQA, MathVerse shapes, or plain JSONL with
+`image, question[, answer]`). Extra fields pass through; records without an answer are open-ended;
+records without an image are text-only prompts. Images embedded in the data are written once into
+`<out>.images/`. The question text is the record's official `query` when it has one
+(`prompt_source="auto"`), or mmpo's layout (`"mmpo"`).
 
 Output line (in the shard's input order):
-    {"pid", "prompt" (user-turn text, no chat template), "image" (absolute path), "question",
+    {"pid", "prompt" (user-turn text, no chat template), "image" (absolute path, or null), "question",
      "answer", "source" (data file stem), "record" (MathVista fields), "truncated" (count),
      "responses": [{"text", "extracted", "verdict", "truncated"
                     [, "ntp_prefix", "ntp_continuation", "ntp_truncated"]}],
@@ -34,9 +37,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mmpo.data.files import JsonlAppender, iter_jsonl, truncate_partial_tail, write_json
-from mmpo.data.prompts import PROMPT_STYLES
-from mmpo.data.records import load_records_file, validate_record
+from mmpo.data.files import JsonlAppender, truncate_partial_tail, write_json
+from mmpo.data.prompts import PROMPT_SOURCES, PROMPT_STYLES
 from mmpo.errors import ON_ERROR, InputError, MMPOError, check_choice
 
 SAMPLE_STYLES = tuple(s for s in PROMPT_STYLES if s != "direct")  # sampling asks for reasoning
@@ -57,6 +59,7 @@ class SampleOptions:
     max_new_tokens: int = 512
     batch_size: int = 4
     prompt_style: str = "cot"
+    prompt_source: str = "auto"
     dropout_ntp: bool = False
     dropout_ratio: float = 0.5
     on_error: str = "raise"
@@ -75,6 +78,7 @@ class SampleOptions:
         if self.batch_size < 1:
             raise MMPOError(f"--batch-size must be >= 1, got {self.batch_size}")
         check_choice("--prompt-style", self.prompt_style, SAMPLE_STYLES)
+        check_choice("--prompt-source", self.prompt_source, PROMPT_SOURCES)
         if not 0 < self.dropout_ratio < 1:
             raise MMPOError(f"--dropout-ratio must be in (0, 1), got {self.dropout_ratio}")
         check_choice("--on-error", self.on_error, ON_ERROR)
@@ -89,12 +93,12 @@ def run_sampling(opts: SampleOptions) -> dict[str, Any]:
 
     shard_i, shard_n = parse_shard(opts.shard)
     skips: list[dict[str, Any]] = []
-    records = read_prompts(opts.data, on_error=opts.on_error, skips=skips)
+    records = read_prompts(opts.data, on_error=opts.on_error, skips=skips, images_dir=str(opts.out) + ".images")
     if opts.limit is not None:
         records = records[: opts.limit]
     records = records[shard_i::shard_n]
     for rec in records:
-        rec["_prompt"] = build_prompt(rec, opts.prompt_style)
+        rec["_prompt"] = build_prompt(rec, opts.prompt_style, opts.prompt_source)
     settings = {k: v for k, v in asdict(opts).items() if k not in ("out", "on_error", "progress", "data", "limit")}
     out = Path(opts.out)
     done = _existing(out, settings)
@@ -128,7 +132,8 @@ def run_sampling(opts: SampleOptions) -> dict[str, Any]:
             batch, images = [], []
             for rec in chunk:
                 try:
-                    images.append(load_image(rec["image_path"], source=opts.data, line=rec["_line"]))
+                    images.append(None if rec["image_path"] is None else
+                                  load_image(rec["image_path"], source=rec["_source"], **rec["_where"]))
                     batch.append(rec)
                 except InputError as exc:
                     if opts.on_error != "skip":
@@ -145,7 +150,7 @@ def run_sampling(opts: SampleOptions) -> dict[str, Any]:
                 sink.write({
                     "pid": rec["pid"], "prompt": rec["_prompt"], "image": rec["image_path"],
                     "question": rec["question"], "answer": rec.get("answer"), "source": source,
-                    "record": {k: rec.get(k) for k in _MATHVISTA},
+                    "record": {**{k: rec.get(k) for k in _MATHVISTA}, "image": rec["image_path"]},
                     "truncated": sum(r["truncated"] for r in resp),
                     "responses": resp, "settings": settings,
                 })
@@ -181,49 +186,43 @@ def prompt_seed(seed: int, pid: str, salt: str = "") -> int:
 
 
 def read_prompts(data: str | os.PathLike, *, on_error: str = "raise",
-                 skips: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """Validated prompt records with `_line` and an absolute `image_path`; bad ones raise or go to `skips`."""
-    path = Path(data)
-    base = path.parent
-    items = load_records_file(path) if on_error == "raise" else _lenient_items(path, skips)
-    out, seen = [], {}
-    for idx, (line, rec) in enumerate(items, start=1):
-        try:
-            if isinstance(rec, dict) and "pid" not in rec:
-                rec = {**rec, "pid": str(line if line is not None else idx)}  # plain JSONL
-            rec = validate_record(rec, path=path, line=line)
-            if not rec.get("image"):
-                raise InputError("missing required field (sampling needs an image)", path=path, line=line,
-                                 field="image")
-            if rec["pid"] in seen:
-                raise InputError(f"duplicate pid {rec['pid']!r} (first on line {seen[rec['pid']]})",
-                                 path=path, line=line, field="pid")
-            img = Path(rec["image"])
-            img = img if img.is_absolute() else base / img
-            if not img.is_file():
-                raise InputError(f"image {img} does not exist", path=path, line=line, field="image")
-        except InputError as exc:
-            if on_error != "skip":
-                raise
-            _skip(skips, exc)
-            continue
-        seen[rec["pid"]] = line
-        rec["image_path"] = str(img.resolve())
-        rec["_line"] = line
-        out.append(rec)
-    return out
+                 skips: list[dict[str, Any]] | None = None, images_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Validated prompt records (`mmpo.data.records.read_records`); bad ones raise or go to `skips`.
+
+    A record's image is a file path, or bytes embedded in the data (parquet, `datasets` folders),
+    which are written once into `images_dir` so that the samples and pairs files can name a file.
+    Records without an image are text-only prompts.
+    """
+    from mmpo.data.records import read_records
+
+    records = read_records(data, on_error=on_error, skip=lambda exc: _skip(skips, exc))
+    for rec in records:
+        if isinstance(rec["image_ref"], dict):
+            if images_dir is None:
+                raise MMPOError("records with embedded images need a folder to write them into")
+            rec["image_path"] = _write_embedded(rec["image_ref"], Path(images_dir))
+    return records
 
 
-def _lenient_items(path: Path, skips):
-    """(line, obj) for every parseable line of a JSONL; malformed lines go to skips."""
-    if path.suffix == ".json":
-        return load_records_file(path)
-    return list(iter_jsonl(path, on_malformed=lambda exc: _skip(skips, exc)))
+def _write_embedded(ref: dict[str, Any], folder: Path) -> str:
+    """The embedded image as a file named by its content (written once, atomically)."""
+    digest = hashlib.sha256(ref["bytes"]).hexdigest()[:20]
+    suffix = Path(str(ref.get("path") or "")).suffix.lower()
+    if suffix not in (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"):
+        suffix = ".png"
+    path = folder / f"{digest}{suffix}"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(ref["bytes"])
+        os.replace(tmp, path)
+    return str(path.resolve())
 
 
 def _skip(skips, exc: InputError) -> None:
     if skips is not None:
-        skips.append({"file": exc.path, "line": exc.line, "field": exc.field, "reason": exc.reason})
+        skips.append({"file": exc.path, "line": exc.line, "record": exc.record, "field": exc.field,
+                      "reason": exc.reason})
 
 
 def _existing(out: Path, settings: dict[str, Any]) -> set[str]:
@@ -266,7 +265,7 @@ def _responses(opts, model, processor, batch, images, settings) -> list[list[dic
     from mmpo.data.chat import chat_prompt
     from mmpo.sample.prefill import decode, draw_samples
 
-    texts = [chat_prompt(processor, r["_prompt"], image=True) for r in batch]
+    texts = [chat_prompt(processor, r["_prompt"], image=im is not None) for r, im in zip(batch, images)]
     seeds = [prompt_seed(opts.seed, r["pid"]) for r in batch]
     drawn = draw_samples(model, processor, texts, images, n=opts.n, seeds=seeds, temperature=opts.temperature,
                          top_k=opts.top_k, max_new_tokens=opts.max_new_tokens)
@@ -283,7 +282,7 @@ def _responses(opts, model, processor, batch, images, settings) -> list[list[dic
                 item = {"text": text, "extracted": extract_answer(text), "verdict": None}
             item["truncated"] = c.truncated
             resp.append(item)
-        if opts.dropout_ntp and not has_gt:
+        if opts.dropout_ntp and not has_gt and rec["image_path"] is not None:
             _dropout_ntp(opts, model, processor, rec, resp)
         out.append(resp)
     return out

@@ -38,6 +38,8 @@ class MPOConfig(TrainingArguments):
     train_data: str | None = _help("pairs: an MMPR meta.json (or its folder), a JSONL file, or a `datasets` "
                                    "folder in TRL's preference format", default=None)
     eval_data: str | None = _help("held-out pairs, same formats as train_data", default=None)
+    path_map: list[str] = _help("OLD=NEW prefix replacements for the paths a meta.json names (e.g. the released "
+                                "MMPR meta.json's cluster paths onto a local copy)", default_factory=list)
     trust_remote_code: bool = _help("run the checkpoint's own Python code (only for checkpoints you trust)",
                                     default=False)
     # ---- the objective

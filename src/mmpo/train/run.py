@@ -37,10 +37,11 @@ def run_training(cfg) -> Path:
     for name in ("model_name_or_path", "train_data", "output_dir"):
         if not getattr(cfg, name):
             raise InputError("is required (set it in the YAML config or with --" + name + ")", field=name)
-    train = PairDataset(load_pairs(cfg.train_data, seed=cfg.seed, on_error=cfg.on_error))
+    train = PairDataset(load_pairs(cfg.train_data, seed=cfg.seed, on_error=cfg.on_error, path_map=cfg.path_map))
     if len(train) == 0:
         raise InputError("no usable pairs", path=cfg.train_data)
-    evals = PairDataset(load_pairs(cfg.eval_data, seed=cfg.seed, on_error=cfg.on_error)) if cfg.eval_data else None
+    evals = (PairDataset(load_pairs(cfg.eval_data, seed=cfg.seed, on_error=cfg.on_error, path_map=cfg.path_map))
+             if cfg.eval_data else None)
     model, processor = load_model(cfg.model_name_or_path, trust_remote_code=cfg.trust_remote_code)
     trainer = MPOTrainer(model, cfg, train_dataset=train, eval_dataset=evals, processing_class=processor)
     resume = cfg.resume_from_checkpoint

@@ -1,0 +1,129 @@
+"""Rows from any container a data set ships in: JSONL, JSON (a list, or a dict keyed by id), parquet
+files, and `datasets` folders written by `save_to_disk`.
+
+    for where, row in iter_rows("testmini.parquet"):   # where: {"path", "line"} or {"path", "record"}
+        ...
+
+Parquet and Arrow are how the Hub serves data (MathVista, M3CoT, TRL's vision sets): image columns
+come as `{"bytes", "path"}` dicts, kept encoded here and decoded only when an image is opened
+(`mmpo.data.images.open_image`). `where` names the row in errors: the 1-based line of a text file,
+or the 0-based record index of a list, a parquet file or a dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from mmpo.data.files import iter_jsonl
+from mmpo.errors import InputError
+
+# Folder markers of `datasets.Dataset.save_to_disk` (one split) and `DatasetDict.save_to_disk` (several).
+DATASET_MARKERS = ("dataset_info.json", "state.json")
+DATASET_DICT_MARKER = "dataset_dict.json"
+
+
+def is_dataset_folder(path: Path) -> bool:
+    return path.is_dir() and (any((path / m).is_file() for m in DATASET_MARKERS)
+                              or (path / DATASET_DICT_MARKER).is_file())
+
+
+def dataset_splits(path: Path) -> list[str] | None:
+    """The split names of a saved DatasetDict folder, or None for anything else."""
+    marker = Path(path) / DATASET_DICT_MARKER
+    if not marker.is_file():
+        return None
+    try:
+        return list(json.loads(marker.read_text(encoding="utf-8")).get("splits", []))
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return None
+
+
+def iter_rows(path: str | os.PathLike, *, on_malformed: Callable[[InputError], None] | None = None,
+              missing: str = "file does not exist", split: str | None = None) -> Iterator[tuple[dict, Any]]:
+    """(where, row) for every row of the file or folder at `path`.
+
+    `on_malformed`: for text files, a line that is not a JSON object goes there instead of raising.
+    `split`: the split to read from a DatasetDict folder (default: the only one, or an error listing them).
+    """
+    path = Path(path)
+    if path.is_dir():
+        if is_dataset_folder(path):
+            yield from _dataset_rows(path, split)
+            return
+        raise InputError("a folder of data needs to be a saved `datasets` dataset (dataset_info.json or "
+                         "dataset_dict.json in it)", path=path)
+    if not path.is_file():
+        raise InputError(missing, path=path)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        yield from _parquet_rows(path)
+    elif suffix == ".json":
+        yield from _json_rows(path)
+    else:
+        for line, obj in iter_jsonl(path, on_malformed=on_malformed, missing=missing):
+            yield {"path": path, "line": line}, obj
+
+
+def _json_rows(path: Path) -> Iterator[tuple[dict, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON ({exc.msg} at line {exc.lineno})", path=path, line=exc.lineno) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start}: {exc.reason})", path=path) from None
+    if isinstance(data, dict):
+        # MathVista's testmini.json: {pid: record}; the key is the pid when the record has none.
+        for i, (key, rec) in enumerate(data.items()):
+            if isinstance(rec, dict):
+                rec = {"pid": key, **rec}
+            yield {"path": path, "record": i}, rec
+    elif isinstance(data, list):
+        for i, rec in enumerate(data):
+            yield {"path": path, "record": i}, rec
+    else:
+        raise InputError(f"expected a list or a dict of records, got {type(data).__name__}", path=path)
+
+
+def _parquet_rows(path: Path, batch_size: int = 256) -> Iterator[tuple[dict, Any]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        source = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"not a readable parquet file ({exc})", path=path) from None
+    i = 0
+    for batch in source.iter_batches(batch_size=batch_size):
+        for row in batch.to_pylist():
+            yield {"path": path, "record": i}, row
+            i += 1
+
+
+def _dataset_rows(path: Path, split: str | None) -> Iterator[tuple[dict, Any]]:
+    import datasets
+
+    try:
+        ds = datasets.load_from_disk(str(path))
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        raise InputError(f"cannot read this `datasets` folder ({exc})", path=path) from None
+    if isinstance(ds, datasets.DatasetDict):
+        names = list(ds)
+        chosen = split if split is not None else (names[0] if len(names) == 1 else None)
+        if chosen not in ds:
+            raise InputError(f"a DatasetDict with splits {names}: point at one of them "
+                             f"({path / (names[0] if names else 'SPLIT')}) or choose a split", path=path)
+        ds, path = ds[chosen], path / chosen
+    # Image features stay encoded ({"bytes", "path"}): decoded when their batch needs them.
+    for name, feature in ds.features.items():
+        if isinstance(feature, datasets.Image):
+            ds = ds.cast_column(name, datasets.Image(decode=False))
+        elif isinstance(getattr(feature, "feature", None), datasets.Image):
+            ds = ds.cast_column(name, datasets.Sequence(datasets.Image(decode=False)))
+        elif isinstance(feature, list) and feature and isinstance(feature[0], datasets.Image):
+            ds = ds.cast_column(name, [datasets.Image(decode=False)])
+    for i, row in enumerate(ds):
+        yield {"path": path, "record": i}, row
