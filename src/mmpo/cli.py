@@ -70,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     except MMPOError as exc:
         print(f"mmpo {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, a permission, a vanished file: one line naming what failed
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"mmpo {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"mmpo {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -40,6 +40,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for --shuffle-images (decoding is greedy)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--dtype", default=None, help="model dtype, e.g. bfloat16 (default: the checkpoint's)")
+    p.add_argument("--trust-remote-code", action="store_true",
+                        help="run the checkpoint's own Python code (only for checkpoints you trust)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
                       max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, limit=args.limit,
                       direct_max_new_tokens=args.direct_max_new_tokens,
                       shuffle_images=args.shuffle_images, seed=args.seed, device=args.device, dtype=args.dtype,
-                      prompt_source=args.prompt_source,
+                      prompt_source=args.prompt_source, trust_remote_code=args.trust_remote_code,
                       progress=not args.no_progress)
     print(scores_markdown(result.scores))
     cut = sum(m.get("truncated", 0) for m in result.scores["modes"].values())

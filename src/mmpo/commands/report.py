@@ -27,6 +27,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baseline", default=None, help="name of the model to compare against (default: the first)")
     p.add_argument("--n-boot", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--same-questions-only", action="store_true",
+                   help="evals of different data files: pair only the questions both have (same pid, text, options, "
+                        "answer and image) instead of refusing")
 
 
 def _classify(path: Path) -> tuple[bool, bool]:
@@ -77,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if evals:
         comparison = write_comparison(evals, out, names=eval_names, baseline=args.baseline,
-                                      n_boot=args.n_boot, seed=args.seed)
+                                      n_boot=args.n_boot, seed=args.seed,
+                                      same_questions_only=args.same_questions_only)
         print(comparison["markdown"])
         print(f"wrote {out / 'report.md'}, {out / 'comparison.json'}"
               + (f", {comparison['figure']}" if comparison.get("figure") else ""))

@@ -44,6 +44,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--on-error", choices=ON_ERROR, default="raise",
                         help="a bad record stops the run (raise) or is counted in FILE.stats.json (skip)")
     parser.add_argument("--limit", type=int, default=None, help="only the first K records of --data")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="run the checkpoint's own Python code (only for checkpoints you trust)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                          prompt_style=args.prompt_style, prompt_source=args.prompt_source,
                          dropout_ntp=args.dropout_ntp,
                          dropout_ratio=args.dropout_ratio, on_error=args.on_error, limit=args.limit,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, trust_remote_code=args.trust_remote_code)
     s = run_sampling(opts)
     rate = f", {s['responses_per_s']} responses/s" if s["responses_per_s"] else ""
     print(f"{s['out']}: {s['written']} prompts written, {s['already_done']} already there "
@@ -64,5 +66,7 @@ def run(args: argparse.Namespace) -> int:
           f"skipped {s['skips']['count']}")
     for item in s["skips"]["items"][:10]:
         field = f" field '{item['field']}'" if item.get("field") else ""
-        print(f"  skipped {item['file']}:{item['line']}{field}: {item['reason']}")
+        where = f":{item['line']}" if item.get("line") is not None else (
+            f", record {item['record']}" if item.get("record") is not None else "")
+        print(f"  skipped {item['file']}{where}{field}: {item['reason']}")
     return 0

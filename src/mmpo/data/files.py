@@ -26,8 +26,20 @@ def iter_jsonl(path: str | os.PathLike, *, on_malformed: Callable[[InputError], 
     path = Path(path)
     if not path.is_file():
         raise InputError(missing, path=path)
-    with path.open("r", encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+    # Bytes, decoded line by line: one bad byte is an error (or a skip) naming its line, not the file.
+    with path.open("rb") as fh:
+        for lineno, data in enumerate(fh, start=1):
+            try:
+                raw = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                err = InputError(f"not UTF-8 text (byte {exc.start} of the line: {exc.reason})", path=path,
+                                 line=lineno)
+                if on_malformed is None:
+                    raise err from None
+                on_malformed(err)
+                continue
+            if lineno == 1:
+                raw = raw.removeprefix("\ufeff")  # a byte-order mark some editors write
             if not raw.strip():
                 continue
             try:
@@ -48,15 +60,64 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
     return [obj for _, obj in iter_jsonl(path)]
 
 
+class OutputLock:
+    """An exclusive lock on an output a process writes, held while it writes (`<path>.lock`).
+
+    A second process (a scheduler restarting a job whose old process still runs) fails at once,
+    naming the holder's pid, instead of interleaving lines. The lock is the kernel's (flock), so a
+    killed holder releases it; the lock file itself stays.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(str(path) + ".lock")
+        self._fh = None
+
+    def acquire(self) -> OutputLock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            raise MMPOError(f"{str(self.path)[:-5]} is being written by another process (pid {holder}); wait for it "
+                            f"to finish or stop it (lock: {self.path})") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()  # closing drops the flock
+            self._fh = None
+
+    def __enter__(self) -> OutputLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 class JsonlAppender:
     """Append-only JSONL writer: one whole line per record, flushed and fsynced in batches.
 
-    On open it drops a partial last line left by a killed run, so a rerun resumes cleanly.
+    It holds the file's `OutputLock` while open, and on open drops a partial last line left by a
+    killed run, so a rerun resumes cleanly.
     """
 
-    def __init__(self, path: str | os.PathLike, *, fsync_every: int = 1):
+    def __init__(self, path: str | os.PathLike, *, fsync_every: int = 1, locked: bool = False):
+        """`locked`: the caller already holds this file's OutputLock (taken before it read the file)."""
         self.path = Path(path)
+        if self.path.is_dir():
+            raise MMPOError(f"{self.path} is a folder; the output must be a file path")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = OutputLock(self.path) if locked else OutputLock(self.path).acquire()
         truncate_partial_tail(self.path)
         self._fh = self.path.open("a", encoding="utf-8")
         self._fsync_every = max(1, fsync_every)
@@ -74,6 +135,7 @@ class JsonlAppender:
             self._fh.flush()
             os.fsync(self._fh.fileno())
             self._fh.close()
+        self._lock.release()
 
     def __enter__(self):
         return self

@@ -1,7 +1,17 @@
-"""Open a record's image as RGB, with errors that name the record's file and line and the image path."""
+"""Opening images as RGB, with errors that name the record's file and line and the image.
+
+    image = open_image(ref, source="pairs.jsonl", line=3)     # a path, {"bytes", "path"}, or PIL image
+    check_image(ref, source="pairs.jsonl", line=3)            # header only: cheap, before any model loads
+
+Every failure is an `InputError` (never PIL's own exception): unreadable or truncated files, files
+that are not images, and images over `MAX_PIXELS` (a decompression bomb: a small file that
+decodes to gigabytes). High bit-depth images (16-bit PNGs, 32-bit integer and float modes) are
+scaled to 8 bits by their value range, not clipped.
+"""
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -9,47 +19,48 @@ from typing import Any
 
 from mmpo.errors import InputError
 
-
-def load_image(path: str | os.PathLike, *, source: str | os.PathLike | None = None, line: int | None = None,
-               field: str = "image", record: int | None = None) -> Any:
-    """The image at `path`, decoded now (not lazily) and converted to RGB.
-
-    `source`/`line`: the data file and line that referenced the image, named in any error.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    where = dict(path=source if source is not None else path, line=line, record=record, field=field)
-    if not path.is_file():
-        raise InputError(f"image {path} does not exist" if not path.exists() else f"image {path} is not a file",
-                         **where)
-    try:
-        with Image.open(path) as img:
-            img.load()  # decode now, so a truncated file fails here and not inside a batch
-            return img.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise InputError(f"image {path} cannot be read ({type(exc).__name__}: {exc})", **where) from None
+# Pixels above which an image is refused: PIL's own warning threshold (about 89 million pixels),
+# far above any vision-language model's input and below what fills memory.
+MAX_PIXELS = 89_478_485
 
 
 def open_image(ref: Any, *, source: str | os.PathLike | None = None, line: int | None = None,
                field: str = "image", record: int | None = None) -> Any:
     """An RGB image from a reference as the readers keep it: a file path, a `{"bytes", "path"}` dict
-    (Hugging Face `Image` features), or an already decoded PIL image."""
+    (Hugging Face `Image` features), or an already decoded PIL image; decoded now, not lazily."""
+    where = dict(line=line, record=record, field=field)
     if isinstance(ref, str | os.PathLike):
-        return load_image(ref, source=source, line=line, field=field, record=record)
+        return _decode(_file(ref), ref, source, where)
     if isinstance(ref, dict):
         if ref.get("bytes"):
-            import io
+            return _decode(io.BytesIO(ref["bytes"]), "embedded image bytes", source, where)
+        return _decode(_file(ref["path"]), ref["path"], source, where)
+    return _to_rgb(ref)
 
-            from PIL import Image
 
-            try:
-                return Image.open(io.BytesIO(ref["bytes"])).convert("RGB")
-            except OSError as exc:
-                raise InputError(f"image bytes cannot be read ({exc})", path=source, line=line, record=record,
-                                 field=field) from None
-        return load_image(ref["path"], source=source, line=line, field=field, record=record)
-    return ref.convert("RGB")
+def load_image(path: str | os.PathLike, *, source: str | os.PathLike | None = None, line: int | None = None,
+               field: str = "image", record: int | None = None) -> Any:
+    """The image file at `path` as RGB (`open_image` for a path)."""
+    return open_image(str(path), source=source, line=line, field=field, record=record)
+
+
+def check_image(ref: Any, *, source: str | os.PathLike | None = None, line: int | None = None,
+                field: str = "image", record: int | None = None) -> None:
+    """Read the header only (format, size): refuse what is not an image or is too large, cheaply."""
+    from PIL import Image, UnidentifiedImageError
+
+    if hasattr(ref, "convert"):
+        return
+    name, where = _name(ref), dict(line=line, record=record, field=field)
+    data = _file(ref) if isinstance(ref, str | os.PathLike) else (
+        io.BytesIO(ref["bytes"]) if ref.get("bytes") else _file(ref["path"]))
+    try:
+        with Image.open(data) as img:
+            _check_size(img.size, name, source, where)
+    except InputError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise _unreadable(name, exc, source, where) from None
 
 
 def load_record_images(records: Sequence[dict[str, Any]]) -> list[Any]:
@@ -58,3 +69,66 @@ def load_record_images(records: Sequence[dict[str, Any]]) -> list[Any]:
             open_image(rec.get("image_ref", rec.get("image_path")), source=rec.get("_source"),
                        **(rec.get("_where") or {"line": rec.get("_line")}))
             for rec in records]
+
+
+def _file(path: str | os.PathLike) -> str:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(str(p))
+    return str(p)
+
+
+def _name(ref: Any) -> str:
+    if isinstance(ref, str | os.PathLike):
+        return str(ref)
+    return "embedded image bytes" if ref.get("bytes") else str(ref.get("path"))
+
+
+def _decode(data: Any, name: Any, source, where: dict) -> Any:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(data) as img:
+            _check_size(img.size, str(name), source, where)
+            img.load()  # decode now, so a truncated file fails here and not inside a batch
+            return _to_rgb(img)
+    except InputError:
+        raise
+    except FileNotFoundError as exc:
+        raise InputError(f"image {exc.args[0]} does not exist", path=source or name, **where) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise _unreadable(str(name), exc, source, where) from None
+
+
+def _check_size(size: tuple[int, int], name: str, source, where: dict) -> None:
+    w, h = size
+    if w * h > MAX_PIXELS:
+        raise InputError(f"image {name} is {w}x{h} pixels ({w * h / 1e6:.0f} Mpx), over the {MAX_PIXELS / 1e6:.0f} Mpx "
+                         "limit (a decompression bomb, or an image to downscale first)", path=source or name, **where)
+
+
+def _unreadable(name: str, exc: Exception, source, where: dict) -> InputError:
+    from PIL import Image
+
+    if isinstance(exc, Image.DecompressionBombError):
+        return InputError(f"image {name} is over the {MAX_PIXELS / 1e6:.0f} Mpx limit (a decompression bomb, or an "
+                          f"image to downscale first): {exc}", path=source or name, **where)
+    if isinstance(exc, FileNotFoundError):
+        return InputError(f"image {exc.args[0]} does not exist", path=source or name, **where)
+    return InputError(f"image {name} cannot be read ({type(exc).__name__}: {exc})", path=source or name, **where)
+
+
+def _to_rgb(img: Any) -> Any:
+    """RGB, with high bit-depth modes scaled by their range (PIL's own convert clips them to 255)."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        import numpy as np
+        from PIL import Image
+
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or (img.mode == "I" and arr.max(initial=0) <= 65535) \
+            else max(float(arr.max(initial=0)), 1.0)
+        if img.mode == "F":
+            low, high = float(arr.min(initial=0)), float(arr.max(initial=1))
+            arr, top = arr - low, max(high - low, 1e-12)
+        return Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L").convert("RGB")
+    return img.convert("RGB")

@@ -174,13 +174,19 @@ def _read_rows(path: Path, image_root: Path, out: PairSet, on_error: str, subset
     split = "train" if splits and "train" in splits else None  # preference data trains on its train split
     for where, obj in iter_rows(path, on_malformed=skip, missing="annotation file does not exist", split=split):
         try:
-            out.pairs.append(parse_pair(obj, source=where["path"], line=where.get("line"),
-                                        record=where.get("record"), image_root=image_root, subset=subset))
+            pair = parse_pair(obj, source=where["path"], line=where.get("line"), record=where.get("record"),
+                              image_root=image_root, subset=subset)
         except InputError as exc:
             if root_note and exc.field in ("image", "images"):
                 exc = InputError(f"{exc.reason}; {root_note}", path=exc.path, line=exc.line, record=exc.record,
                                  field=exc.field)
             skip(exc)
+            continue
+        if pair.chosen == pair.rejected:
+            # No preference in it (and a zero DPO gradient): left out, and counted.
+            out.stats["skipped_identical_chosen_rejected"] += 1
+            continue
+        out.pairs.append(pair)
 
 
 def _text(value: Any, *, where: dict, name: str) -> str:

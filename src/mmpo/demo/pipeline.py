@@ -158,6 +158,7 @@ def _train(variant: str, init: Path, pairs_dir: Path, out_dir: Path, *, lr: floa
     from mmpo.train.run import run_training
 
     loss_type, weights = VARIANTS[variant]
+    shutil.rmtree(out_dir, ignore_errors=True)  # the demo retrains its variants; mmpo train refuses a finished run
     return run_training(MPOConfig(
         model_name_or_path=str(init), train_data=str(pairs_dir / "meta.json"), output_dir=str(out_dir),
         loss_type=list(loss_type), loss_weights=list(weights), beta=cfg.beta, learning_rate=lr,

@@ -186,20 +186,41 @@ def scores_markdown(scores: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------- comparison
 
-def paired_difference(a: dict[str, int], b: dict[str, int], *, n_boot: int = 10_000, seed: int = 0) -> dict[str, Any] | None:
-    """mean(b) - mean(a) on shared pids, with a paired-bootstrap 95% interval."""
+def paired_difference(a: dict[str, int], b: dict[str, int], *, n_boot: int = 10_000, seed: int = 0,
+                      keep: set[str] | None = None) -> dict[str, Any] | None:
+    """mean(b) - mean(a) on shared pids (only those in `keep`, when given), with a paired-bootstrap 95% interval."""
     from mmpo.eval.stats import paired_bootstrap
 
-    shared = sorted(set(a) & set(b))
+    shared = sorted((set(a) & set(b)) if keep is None else (set(a) & set(b) & keep))
     if not shared:
         return None
     iv = paired_bootstrap([a[p] for p in shared], [b[p] for p in shared], n_boot=n_boot, seed=seed)
     return iv.to_dict()
 
 
+def _fingerprint(run: EvalRun) -> str:
+    fp = run.scores.get("data_fingerprint")
+    if fp:
+        return str(fp)
+    # Evals written before fingerprints: the data file they name and how many records it had.
+    return f"{run.scores.get('data')}|{run.scores.get('n_records')}"
+
+
+def _question_hashes(run: EvalRun) -> dict[str, str]:
+    if run.predictions is None or not all("qhash" in p for p in run.predictions):
+        raise MMPOError(f"{run.name}: its predictions carry no question hashes (an eval from an older mmpo); "
+                        "evaluate it again to compare it with evals of other data")
+    return {str(p["pid"]): p["qhash"] for p in run.predictions}
+
+
 def compare(runs: Sequence[EvalRun], *, baseline: str | None = None, n_boot: int = 10_000,
-            seed: int = 0) -> dict[str, Any]:
-    """Per-model rows: accuracies, CoT - direct, format failures, and paired differences vs the baseline."""
+            seed: int = 0, same_questions_only: bool = False) -> dict[str, Any]:
+    """Per-model rows: accuracies, CoT - direct, format failures, and paired differences vs the baseline.
+
+    Evals of different data (their questions differ) are refused: pids repeat across files, so pairing
+    them would compare different questions. `same_questions_only` pairs them on the questions both have
+    (same pid, text, options, answer and image) instead, and says how many.
+    """
     if not runs:
         raise MMPOError("nothing to compare: give at least one eval")
     names = [r.name for r in runs]
@@ -209,6 +230,19 @@ def compare(runs: Sequence[EvalRun], *, baseline: str | None = None, n_boot: int
     if base_name not in names:
         raise MMPOError(f"baseline {base_name!r} is not one of the models {names}")
     base = runs[names.index(base_name)]
+    keep: dict[str, set[str] | None] = {r.name: None for r in runs}
+    different = [r for r in runs if _fingerprint(r) != _fingerprint(base)]
+    if different and not same_questions_only:
+        listed = "; ".join(f"{r.name}: {r.scores.get('data')} ({r.scores.get('n_records')} records)"
+                           for r in [base, *different])
+        raise MMPOError(f"these evals are of different data ({listed}); their questions cannot be paired by pid. "
+                        "Compare evals of one data file, or pass --same-questions-only to pair only the questions "
+                        "both have (same pid, text, options, answer and image)")
+    if different:
+        base_hashes = _question_hashes(base)
+        for r in different:
+            theirs = _question_hashes(r)
+            keep[r.name] = {p for p, h in theirs.items() if base_hashes.get(p) == h}
     all_modes = list(dict.fromkeys(mo for r in runs for mo in r.modes()))
     rows = []
     for r in runs:
@@ -227,10 +261,12 @@ def compare(runs: Sequence[EvalRun], *, baseline: str | None = None, n_boot: int
         if r is not base:
             for mo in all_modes:
                 if mo in modes and mo in base.modes() and r.predictions is not None and base.predictions is not None:
-                    vs[mo] = paired_difference(base.outcomes(mo), r.outcomes(mo), n_boot=n_boot, seed=seed)
+                    vs[mo] = paired_difference(base.outcomes(mo), r.outcomes(mo), n_boot=n_boot, seed=seed,
+                                               keep=keep[r.name])
         row["vs_baseline_ci95"] = vs
         rows.append(row)
-    return {"baseline": base_name, "modes": all_modes, "n_boot": n_boot, "seed": seed, "rows": rows}
+    return {"baseline": base_name, "modes": all_modes, "n_boot": n_boot, "seed": seed, "rows": rows,
+            "same_questions_only": {n: len(k) for n, k in keep.items() if k is not None}}
 
 
 def comparison_markdown(comparison: dict[str, Any]) -> str:
@@ -272,6 +308,9 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
     lines += ["", f"n = {', '.join(map(str, n_sizes))} questions. Intervals: paired bootstrap over questions "
               f"({comparison['n_boot']} resamples, seed {comparison['seed']}), on the questions both evals share "
               "(n shown when fewer than either eval's)."]
+    for name, n in (comparison.get("same_questions_only") or {}).items():
+        notes.append(f"{name}: evaluated on other data; its differences use the {n} questions it shares with "
+                     f"{base} (same pid, text, options, answer and image).")
     lines += notes
     return "\n".join(lines) + "\n"
 
@@ -294,7 +333,7 @@ def _as_runs(evals: Iterable[Any], names: Sequence[str] | None) -> list[EvalRun]
 
 def write_comparison(evals: Iterable[Any], out_dir: str | os.PathLike, *, names: Sequence[str] | None = None,
                      baseline: str | None = None, n_boot: int = 10_000, seed: int = 0,
-                     title: str | None = None) -> dict[str, Any]:
+                     title: str | None = None, same_questions_only: bool = False) -> dict[str, Any]:
     """Write report.md, comparison.json and direct_vs_cot.png; return the comparison (with its markdown).
 
     `evals`: eval dirs, scores.json paths, or `EvalRun`s (for models evaluated in memory).
@@ -305,7 +344,7 @@ def write_comparison(evals: Iterable[Any], out_dir: str | os.PathLike, *, names:
     runs = _as_runs(evals, names)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    comparison = compare(runs, baseline=baseline, n_boot=n_boot, seed=seed)
+    comparison = compare(runs, baseline=baseline, n_boot=n_boot, seed=seed, same_questions_only=same_questions_only)
     md = "## Direct vs chain-of-thought accuracy\n\n" + comparison_markdown(comparison)
     points = [(r["name"], r["direct"]["accuracy"], r["cot"]["accuracy"]) for r in comparison["rows"]
               if r.get("direct") and r.get("cot")]

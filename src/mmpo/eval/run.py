@@ -24,10 +24,18 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mmpo.answers import SCORINGS
-from mmpo.data.files import JsonlAppender, read_jsonl, truncate_partial_tail, writable_dir, write_json
+from mmpo.data.files import (
+    JsonlAppender,
+    OutputLock,
+    read_jsonl,
+    truncate_partial_tail,
+    writable_dir,
+    write_json,
+)
 from mmpo.data.prompts import PROMPT_SOURCES
 from mmpo.errors import InputError, MMPOError, check_choice
 
@@ -47,7 +55,8 @@ def run_eval(model_path: str | os.PathLike, data_path: str | os.PathLike, out_di
              modes: Sequence[str] = ("direct", "cot"), scoring: str = "default", max_new_tokens: int = 512,
              batch_size: int = 8, limit: int | None = None, shuffle_images: bool = False, seed: int = 0,
              device: str | None = None, dtype: str | None = None, progress: bool = True,
-             direct_max_new_tokens: int | None = None, prompt_source: str = "auto") -> EvalResult:
+             direct_max_new_tokens: int | None = None, prompt_source: str = "auto",
+             trust_remote_code: bool = False) -> EvalResult:
     """`mmpo eval`: DIR/predictions.jsonl (appended as answers come) and DIR/scores.json.
 
     Rerunning the same command after an interruption keeps the predictions already written and
@@ -73,7 +82,8 @@ def run_eval(model_path: str | os.PathLike, data_path: str | os.PathLike, out_di
     if direct_max_new_tokens is not None:
         key["direct_max_new_tokens"] = direct_max_new_tokens
     device = device or _default_device()
-    return evaluate_into(out_dir, records, key=key, load=lambda: load_model(model_path, device=device, dtype=dtype),
+    return evaluate_into(out_dir, records, key=key, load=lambda: load_model(model_path, device=device, dtype=dtype,
+                                                                   trust_remote_code=trust_remote_code),
                          extra_settings={"limit": limit, "device": str(device)}, modes=modes, scoring=scoring,
                          max_new_tokens=max_new_tokens, batch_size=batch_size,
                          direct_max_new_tokens=direct_max_new_tokens, shuffle_images=shuffle_images, seed=seed,
@@ -95,6 +105,11 @@ def evaluate_into(out_dir: str | os.PathLike, records: Sequence[dict[str, Any]],
     """
     check_choice("on_mismatch", on_mismatch, ("raise", "replace"))
     out = writable_dir(out_dir)
+    with OutputLock(out / PREDICTIONS_FILE):
+        return _evaluate_into(out, records, key, load, on_mismatch, extra_settings, options)
+
+
+def _evaluate_into(out: Path, records, key, load, on_mismatch, extra_settings, options) -> EvalResult:
     pred_path, key_path = out / PREDICTIONS_FILE, out / SETTINGS_FILE
     key = json.loads(json.dumps(key))  # as it reads back from the file (tuples become lists)
     done: list[dict[str, Any]] = []
@@ -116,7 +131,7 @@ def evaluate_into(out_dir: str | os.PathLike, records: Sequence[dict[str, Any]],
     model, processor = load() if missing else (None, None)
     if done:
         print(f"{out}: reusing {len(done)} predictions (same weights, records and settings)", flush=True)
-    with JsonlAppender(pred_path, fsync_every=64) as sink:
+    with JsonlAppender(pred_path, fsync_every=64, locked=True) as sink:
         result = evaluate_model(model, processor, records, done=done, on_prediction=sink.write, **options)
     result.scores["settings"].update(extra_settings or {})
     if done:
@@ -211,7 +226,8 @@ def evaluate_model(model: Any, processor: Any, records: Sequence[dict[str, Any]]
                     rec = records[i]
                     v = check_answer(g.text, rec, scoring=scoring, lenient=_lenient(mode))
                     pred = {"pid": rec["pid"], "mode": mode, "response": g.text, "extracted": v.extracted,
-                            "verdict": v.verdict, "num_tokens": g.num_tokens, "truncated": g.truncated}
+                            "verdict": v.verdict, "num_tokens": g.num_tokens, "truncated": g.truncated,
+                            "qhash": record_hash(rec)}
                     if shuffle_images:
                         pred["image_from"] = records[perm[i]]["pid"]
                     new[(rec["pid"], mode)] = pred
@@ -230,6 +246,7 @@ def evaluate_model(model: Any, processor: Any, records: Sequence[dict[str, Any]]
                                                                    "_name_or_path", None),
         "data": data_name if data_name is not None else (records[0].get("_source") if records else None),
         "n_records": len(records),
+        "data_fingerprint": data_fingerprint(records),
         "settings": {"modes": modes, "scoring": scoring, "max_new_tokens": max_new_tokens,
                      "prompt_source": prompt_source,
                      **({"direct_max_new_tokens": direct_max_new_tokens} if direct_max_new_tokens else {}),
@@ -242,6 +259,28 @@ def evaluate_model(model: Any, processor: Any, records: Sequence[dict[str, Any]]
         "modes": score_predictions(records, predictions, modes),
     }
     return EvalResult(predictions=predictions, scores=scores)
+
+def record_hash(rec: dict[str, Any]) -> str:
+    """What identifies a question across files: its text, options, answer and image (by file name or bytes).
+
+    `mmpo report` pairs two evals only on questions whose hashes agree (pids alone repeat across data).
+    """
+    import hashlib
+
+    ref = rec.get("image_ref", rec.get("image_path"))
+    image = (hashlib.sha256(ref["bytes"]).hexdigest() if isinstance(ref, dict) and ref.get("bytes")
+             else os.path.basename(str(ref)) if ref else None)
+    body = json.dumps([rec.get("question"), rec.get("choices"), rec.get("answer"), image], default=str)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def data_fingerprint(records: Sequence[dict[str, Any]]) -> str:
+    """One hash of every (pid, question) of an eval's records, in any order."""
+    import hashlib
+
+    items = sorted(f"{r['pid']}\x00{record_hash(r)}" for r in records)
+    return hashlib.sha256("\n".join(items).encode()).hexdigest()[:16]
+
 
 def load_eval_records(path: str | os.PathLike, *, limit: int | None = None) -> list[dict[str, Any]]:
     """Validated records that all have an answer (`mmpo.data.records.read_records`: any file or dataset

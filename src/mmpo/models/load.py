@@ -85,8 +85,11 @@ def load_model(path: str | Path, *, dtype: Any = None, device: Any = None, trust
     try:
         model = AutoModelForImageTextToText.from_pretrained(
             path, trust_remote_code=trust_remote_code, **options)
-    except (OSError, ValueError, KeyError) as exc:
-        raise MMPOError(f"cannot load a vision-language model from {path}: {exc}") from None
+    except Exception as exc:  # a truncated safetensors file, a config from another library, remote code
+        hint = (" (mmpo: pass --trust-remote-code, or trust_remote_code: true in a training config, for a "
+                "checkpoint you trust)" if "trust_remote_code" in str(exc) else "")
+        raise MMPOError(f"cannot load a vision-language model from {path}: {type(exc).__name__}: "
+                        f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}{hint}") from None
     processor = load_processor(path, trust_remote_code=trust_remote_code)
     if device is not None:
         model.to(device)

@@ -64,6 +64,8 @@ def build_pairs(paths: list[str | os.PathLike], out_dir: str | os.PathLike, *, m
         raise MMPOError(f"--max-pairs-per-prompt must be >= 1, got {max_pairs_per_prompt}")
     check_choice("--on-error", on_error, ON_ERROR)
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise MMPOError(f"--out {out_dir} is a file; pairs are written into a folder (meta.json + one JSONL per subset)")
     skips: list[dict[str, Any]] = []
     subsets: dict[str, list[dict[str, Any]]] = {}
     images: dict[str, list[str]] = {}

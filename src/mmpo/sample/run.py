@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mmpo.data.files import JsonlAppender, truncate_partial_tail, write_json
+from mmpo.data.files import JsonlAppender, OutputLock, truncate_partial_tail, writable_dir, write_json
 from mmpo.data.prompts import PROMPT_SOURCES, PROMPT_STYLES
 from mmpo.errors import ON_ERROR, InputError, MMPOError, check_choice
 
@@ -65,6 +65,7 @@ class SampleOptions:
     on_error: str = "raise"
     limit: int | None = None
     progress: bool = True
+    trust_remote_code: bool = False
 
     def __post_init__(self):
         if self.n < 1:
@@ -88,7 +89,19 @@ class SampleOptions:
 
 
 def run_sampling(opts: SampleOptions) -> dict[str, Any]:
-    """Run (or resume) the stage; returns a summary also written to `<out>.stats.json`."""
+    """Run (or resume) the stage; returns a summary also written to `<out>.stats.json`.
+
+    The output is locked for the whole run (`OutputLock`): a second process on the same --out stops.
+    """
+    out = Path(opts.out)
+    if out.is_dir():
+        raise MMPOError(f"--out {out} is a folder; give the samples file's path (e.g. {out / 'samples.jsonl'})")
+    writable_dir(out.parent)
+    with OutputLock(out):
+        return _run_sampling(opts, out)
+
+
+def _run_sampling(opts: SampleOptions, out: Path) -> dict[str, Any]:
     from mmpo.data.prompts import build_prompt
 
     shard_i, shard_n = parse_shard(opts.shard)
@@ -99,8 +112,8 @@ def run_sampling(opts: SampleOptions) -> dict[str, Any]:
     records = records[shard_i::shard_n]
     for rec in records:
         rec["_prompt"] = build_prompt(rec, opts.prompt_style, opts.prompt_source)
-    settings = {k: v for k, v in asdict(opts).items() if k not in ("out", "on_error", "progress", "data", "limit")}
-    out = Path(opts.out)
+    settings = {k: v for k, v in asdict(opts).items()
+                if k not in ("out", "on_error", "progress", "data", "limit", "trust_remote_code")}
     done = _existing(out, settings)
     unknown = done - {r["pid"] for r in records}
     if unknown:
@@ -121,14 +134,14 @@ def run_sampling(opts: SampleOptions) -> dict[str, Any]:
                    file=sys.stderr, dynamic_ncols=True)
     model = processor = None
     source = Path(opts.data).stem
-    with JsonlAppender(out) as sink:
+    with JsonlAppender(out, locked=True) as sink:
         # Fixed chunks of the shard, so a resumed batch holds the same prompts as the first try.
         for start in range(0, len(records), opts.batch_size):
             chunk = records[start:start + opts.batch_size]
             if all(r["pid"] in done for r in chunk):
                 continue
             if model is None:
-                model, processor = load_model(opts.model)
+                model, processor = load_model(opts.model, trust_remote_code=opts.trust_remote_code)
             batch, images = [], []
             for rec in chunk:
                 try:

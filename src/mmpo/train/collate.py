@@ -32,6 +32,34 @@ class RefPair:
 
 
 
+def check_pair_images(pairs: PairSet, *, on_error: str = "raise") -> None:
+    """Check every image's header before training (a corrupt or oversized image fails now, naming its
+    pair, not at the batch that holds it); with on_error="skip" its pairs are left out and counted."""
+    from mmpo.data.images import check_image
+
+    bad: dict[int, InputError] = {}
+    checked: dict[Any, InputError | None] = {}
+    for i, pair in enumerate(pairs.pairs):
+        for ref in pair.images:
+            key = ref if isinstance(ref, str) else id(ref)
+            if key not in checked:
+                try:
+                    check_image(ref, source=pair.source, line=pair.line, record=pair.record, field="image")
+                    checked[key] = None
+                except InputError as exc:
+                    checked[key] = exc
+            if checked[key] is not None:
+                bad.setdefault(i, checked[key])
+    if not bad:
+        return
+    if on_error != "skip":
+        first = min(bad)
+        err, pair = bad[first], pairs.pairs[first]
+        raise InputError(err.reason, path=pair.source, line=pair.line, record=pair.record, field=err.field)
+    pairs.pairs = [p for i, p in enumerate(pairs.pairs) if i not in bad]
+    pairs.stats["skipped_bad_image"] += len(bad)
+
+
 class PairDataset:
     """A map-style dataset of `Pair`s (torch's DataLoader needs only `__len__` and `__getitem__`)."""
 
@@ -94,7 +122,11 @@ class PairCollator:
     def encode(self, pair: Pair) -> dict[str, Any] | None:
         """One pair's token ids and image tensors, truncated to `max_length`; None when skipped."""
         prompt, chosen, rejected = render(self.processor, pair)
-        images = [open_image(ref, source=pair.source, line=pair.line, field="images") for ref in pair.images]
+        try:
+            images = [open_image(ref, source=pair.source, line=pair.line, record=pair.record, field="images")
+                      for ref in pair.images]
+        except InputError as exc:  # a body that decodes wrong behind a good header
+            return self._fail(exc, "skipped_bad_image")
         kwargs = {"text": [prompt], "return_tensors": "pt", "add_special_tokens": False}
         if images:
             kwargs["images"] = images

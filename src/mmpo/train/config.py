@@ -30,6 +30,18 @@ def _help(text: str, **kw):
     return field(metadata={"help": text}, **kw)
 
 
+# Numeric fields checked before anything runs: (name, lower bound, bound allowed). A list, a string or a
+# NaN here would otherwise surface as a traceback deep inside the Trainer.
+_NUMBERS = (("beta", 0.0, False), ("learning_rate", 0.0, True), ("weight_decay", 0.0, True),
+            ("label_smoothing", 0.0, True), ("simpo_gamma", float("-inf"), False), ("adam_beta1", 0.0, True),
+            ("adam_beta2", 0.0, True), ("adam_epsilon", 0.0, True), ("max_grad_norm", 0.0, True),
+            ("num_train_epochs", 0.0, False), ("warmup_steps", 0.0, True), ("per_device_train_batch_size", 1, True),
+            ("per_device_eval_batch_size", 1, True), ("gradient_accumulation_steps", 1, True),
+            ("logging_steps", 0.0, False), ("save_steps", 0.0, False), ("max_steps", -1, True),
+            ("lora_alpha", 0.0, False), ("ref_sync_alpha", 0.0, False), ("max_length", 2, True))
+_OPTIONAL_NUMBERS = {"max_length"}
+
+
 @dataclass
 class MPOConfig(TrainingArguments):
     # ---- model and data
@@ -85,6 +97,10 @@ class MPOConfig(TrainingArguments):
     lora_target_modules: list[str] = _help("module names to adapt, or all-linear",
                                            default_factory=lambda: ["all-linear"])
     freeze_vision_tower: bool = _help("keep the vision encoder's weights fixed", default=False)
+    # ---- the output folder
+    overwrite_output_dir: bool = _help("start over in an output_dir that holds checkpoints or a finished run "
+                                       "(its checkpoint-* folders are deleted); without it such a folder is "
+                                       "refused unless resume_from_checkpoint is set", default=False)
     # ---- Trainer defaults suited to this tool
     report_to: None | str | list[str] = _help("logging integrations (none by default; e.g. tensorboard)",
                                              default="none")
@@ -102,6 +118,20 @@ class MPOConfig(TrainingArguments):
     def _validate_mpo(self) -> None:
         def bad(name: str, msg: str):
             raise InputError(msg, field=name)
+
+        for name, low, low_ok in _NUMBERS:
+            value = getattr(self, name, None)
+            if value is None and name in _OPTIONAL_NUMBERS:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                bad(name, f"must be a number, got {type(value).__name__} {value!r}")
+            if not math.isfinite(value):
+                bad(name, f"must be finite, got {value}")
+            if value < low or (value == low and not low_ok):
+                bad(name, f"must be {'>=' if low_ok else '>'} {low:g}, got {value:g}")
+        if self.max_steps == 0 or self.max_steps < -1:
+            bad("max_steps", f"must be > 0, or -1 to train num_train_epochs epochs; got {self.max_steps} "
+                             "(0 would still run one optimizer step)")
 
         if isinstance(self.loss_type, str):
             self.loss_type = [self.loss_type]
@@ -121,8 +151,6 @@ class MPOConfig(TrainingArguments):
             bad("loss_weights", f"has {len(self.loss_weights)} weights for {len(self.loss_type)} losses")
         if any(not math.isfinite(w) or w < 0 for w in self.loss_weights):
             bad("loss_weights", f"weights must be finite and >= 0, got {self.loss_weights}")
-        if not (math.isfinite(self.beta) and self.beta > 0):
-            bad("beta", f"must be > 0, got {self.beta}")
         if self.bco_delta not in RewardShift.MODES:
             bad("bco_delta", f"must be one of {RewardShift.MODES}, got {self.bco_delta!r}")
         if self.sft_normalization not in SFT_NORMALIZATIONS:
@@ -131,8 +159,6 @@ class MPOConfig(TrainingArguments):
             bad("preference_forward", f"must be one of {MECHANISMS}, got {self.preference_forward!r}")
         if not 0.0 <= self.label_smoothing < 0.5:
             bad("label_smoothing", f"must be in [0, 0.5), got {self.label_smoothing}")
-        if self.max_length is not None and self.max_length < 2:
-            bad("max_length", f"must be >= 2 (or unset), got {self.max_length}")
         if self.on_error not in ON_ERROR:
             bad("on_error", f"must be one of {ON_ERROR}, got {self.on_error!r}")
         if self.ref_model not in REF_MODES:

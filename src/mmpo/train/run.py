@@ -28,31 +28,89 @@ CARD_FIELDS = ("model_name_or_path", "train_data", "eval_data", "loss_type", "lo
 
 
 def run_training(cfg) -> Path:
-    """Train per `cfg` and write the checkpoint; returns the output folder."""
+    """Train per `cfg` and write the checkpoint; returns the output folder.
+
+    Before any model loads: the output folder must be writable and hold no earlier run (unless
+    resuming or starting over), every image is checked (header, size), and pairs whose chosen and
+    rejected are the same text are left out and counted. The folder is locked while training.
+    """
+    from mmpo.data.files import OutputLock
     from mmpo.data.pairs import load_pairs
     from mmpo.models import load_model
-    from mmpo.train.collate import PairDataset
+    from mmpo.train.collate import PairDataset, check_pair_images
     from mmpo.train.trainer import MPOTrainer
 
     for name in ("model_name_or_path", "train_data", "output_dir"):
         if not getattr(cfg, name):
             raise InputError("is required (set it in the YAML config or with --" + name + ")", field=name)
-    train = PairDataset(load_pairs(cfg.train_data, seed=cfg.seed, on_error=cfg.on_error, path_map=cfg.path_map))
-    if len(train) == 0:
-        raise InputError("no usable pairs", path=cfg.train_data)
-    evals = (PairDataset(load_pairs(cfg.eval_data, seed=cfg.seed, on_error=cfg.on_error, path_map=cfg.path_map))
-             if cfg.eval_data else None)
-    model, processor = load_model(cfg.model_name_or_path, trust_remote_code=cfg.trust_remote_code)
-    trainer = MPOTrainer(model, cfg, train_dataset=train, eval_dataset=evals, processing_class=processor)
     resume = cfg.resume_from_checkpoint
     if isinstance(resume, str) and resume.lower() in ("true", "last"):
         resume = True
-    trainer.train(resume_from_checkpoint=resume or None)
+    out = prepare_output_dir(cfg, resuming=bool(resume))
+    if resume is True:
+        from mmpo.train.trainer import complete_checkpoints
+
+        done = complete_checkpoints(out)
+        if not done:
+            raise InputError(f"nothing to resume in {out}: no complete checkpoint-N folder (save_strategy steps "
+                             "writes them)", field="resume_from_checkpoint")
+        resume = str(done[-1])  # the newest complete one (a folder left by a kill mid-save never counts)
+    lock = OutputLock(out / ".mmpo-train") if cfg.process_index == 0 else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        datasets = []
+        for path in (cfg.train_data, cfg.eval_data):
+            if path:
+                pairs = load_pairs(path, seed=cfg.seed, on_error=cfg.on_error, path_map=cfg.path_map)
+                check_pair_images(pairs, on_error=cfg.on_error)
+                datasets.append(PairDataset(pairs))
+            else:
+                datasets.append(None)
+        train, evals = datasets
+        if len(train) == 0:
+            raise InputError("no usable pairs", path=cfg.train_data)
+        model, processor = load_model(cfg.model_name_or_path, trust_remote_code=cfg.trust_remote_code)
+        trainer = MPOTrainer(model, cfg, train_dataset=train, eval_dataset=evals, processing_class=processor)
+        trainer.train(resume_from_checkpoint=resume or None)
+        return _finish(trainer, cfg, out, processor, evals)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def prepare_output_dir(cfg, *, resuming: bool) -> Path:
+    """The output folder, writable; refused when it holds an earlier run and neither resuming nor starting over."""
+    import shutil
+
+    from mmpo.data.files import writable_dir
+    from mmpo.train.trainer import STAGING, complete_checkpoints
+
+    out = Path(cfg.output_dir)
+    for parent in [out, *out.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise InputError(f"{parent} is a file, not a folder", field="output_dir")
+    writable_dir(out)
+    done = complete_checkpoints(out)
+    finished = (out / "trainer_state.json").is_file() and (out / "config.json").is_file()
+    if (done or finished) and not resuming:
+        if not cfg.overwrite_output_dir:
+            what = f"checkpoints ({', '.join(p.name for p in done[-3:])})" if done else "a finished training run"
+            raise InputError(f"{out} holds {what}; rerun with --resume_from_checkpoint true to continue it, "
+                             "or --overwrite_output_dir true to start over (deletes its checkpoints), or choose "
+                             "another output_dir", field="output_dir")
+        if cfg.process_index == 0:
+            for ckpt in out.glob("checkpoint-*"):
+                shutil.rmtree(ckpt, ignore_errors=True)
+    if cfg.process_index == 0:
+        shutil.rmtree(out / STAGING, ignore_errors=True)  # a checkpoint a kill interrupted: never complete
+    return out
+
+
+def _finish(trainer, cfg, out: Path, processor, evals) -> Path:
     final = {}
     if evals is not None:
         final.update(trainer.evaluate())
-
-    out = Path(cfg.output_dir)
     if cfg.use_lora:
         trainer.model.save_pretrained(str(out / "adapter"))
         merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()

@@ -16,12 +16,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import PreTrainedModel, Trainer
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 
 from mmpo.errors import InputError, MMPOError
 from mmpo.train.collate import PairCollator
@@ -33,6 +35,41 @@ from mmpo.train.reference import Reference, SyncCallback, adapter_off, frozen_co
 
 STATE_FILE = "mpo_state.json"
 REFERENCE_FILE = "reference.safetensors"
+STAGING = ".checkpoint-staging"  # checkpoints are written here, then renamed into the output folder
+
+
+def complete_checkpoints(folder: str | os.PathLike) -> list[Path]:
+    """The `checkpoint-N` folders of `folder` that hold a whole checkpoint, oldest first.
+
+    Complete means: the Trainer's state, mmpo's state (written last) and a non-empty model config
+    or adapter config. Folders left by older versions killed mid-save fail this and are ignored.
+    """
+    found = []
+    for path in Path(folder).glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        step = path.name.rsplit("-", 1)[-1]
+        if not (path.is_dir() and step.isdigit()):
+            continue
+        configs = [path / "config.json", path / "adapter_config.json"]
+        if ((path / "trainer_state.json").is_file() and (path / STATE_FILE).is_file()
+                and any(c.is_file() and c.stat().st_size > 0 for c in configs)):
+            found.append((int(step), path))
+    return [p for _, p in sorted(found)]
+
+
+def _fsync_tree(folder: str) -> None:
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as fh:
+                os.fsync(fh.fileno())
+        _fsync_dir(root)
+
+
+def _fsync_dir(folder: str) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class MPOTrainer(Trainer):
@@ -249,9 +286,35 @@ class MPOTrainer(Trainer):
     # ---- checkpoints: the reward shift (and a synced reference) travel with the weights ------------
 
     def _save_checkpoint(self, model, trial) -> None:
-        super()._save_checkpoint(model, trial)
-        folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
-        self.save_mpo_state(folder)
+        """Write the checkpoint aside, then rename it into place: a kill at any moment leaves either a
+        complete `checkpoint-N` or none (docs/reliability.md)."""
+        run_dir = self._get_output_dir(trial=trial)
+        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        staging_root = os.path.join(run_dir, STAGING)
+        staging, final = os.path.join(staging_root, name), os.path.join(run_dir, name)
+        if self.args.should_save:
+            shutil.rmtree(staging, ignore_errors=True)  # what a killed save left behind
+        self.accelerator.wait_for_everyone()
+        get_run_dir = self._get_output_dir
+        self._get_output_dir = lambda trial=None: staging_root  # every rank writes its part under staging
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self._get_output_dir = get_run_dir
+        self.save_mpo_state(staging)  # last: its presence marks a complete checkpoint
+        self.accelerator.wait_for_everyone()
+        if self.args.should_save:
+            _fsync_tree(staging)
+            if os.path.exists(final):  # the same step saved again (a resumed run)
+                shutil.rmtree(final)
+            os.replace(staging, final)
+            _fsync_dir(run_dir)
+            if self.state.best_model_checkpoint and self.state.best_model_checkpoint.startswith(staging_root):
+                self.state.best_model_checkpoint = os.path.join(run_dir, os.path.basename(
+                    self.state.best_model_checkpoint))
+            rotate_checkpoints(output_dir=run_dir, save_total_limit=self.args.save_total_limit,
+                               best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=True)
+        self.accelerator.wait_for_everyone()
 
     def save_mpo_state(self, folder: str) -> None:
         """Write `mpo_state.json` (and the reference weights when TR-DPO changed them) into `folder`."""

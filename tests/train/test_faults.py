@@ -1,0 +1,116 @@
+"""`mmpo train` (and its neighbours) on the faults real runs meet: every one a one-line error naming
+what to fix, before any model loads; reruns into a used folder resume or refuse."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+
+import pytest
+
+from _mpo_data import write_pairs
+from mmpo.cli import main
+
+
+def _train(model_dir, data, out, *extra):
+    return ["train", "--model_name_or_path", str(model_dir), "--train_data", str(data), "--output_dir", str(out),
+            "--max_steps", "2", "--per_device_train_batch_size", "2", "--use_cpu", "true", "--logging_steps", "1",
+            "--disable_tqdm", "true", *extra]
+
+
+def _error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err, "no error printed"
+    return err[-1]
+
+
+@pytest.mark.parametrize("extra,field,message", [
+    (["--learning_rate", "-1"], "learning_rate", "must be >= 0"),
+    (["--learning_rate", "nan"], "learning_rate", "must be finite"),
+    (["--per_device_train_batch_size", "0"], "per_device_train_batch_size", "must be >= 1"),
+    (["--max_steps", "0"], "max_steps", "0 would still run one optimizer step"),
+])
+def test_bad_values_are_one_line_errors(tmp_path, capsys, extra, field, message):
+    data = write_pairs(tmp_path / "d", n=2)
+    assert main(_train(tmp_path / "no-model", data, tmp_path / "o", *extra)) == 2
+    line = _error(capsys)
+    assert line.startswith("mmpo train: error:") and f"field '{field}'" in line and message in line
+
+
+def test_a_list_where_a_number_belongs_names_the_yaml_file(tmp_path, capsys):
+    (tmp_path / "r.yaml").write_text("beta: [0.1, 0.2]\n")
+    assert main(["train", "--config", str(tmp_path / "r.yaml"), "--output_dir", str(tmp_path / "o"),
+                 "--use_cpu", "true"]) == 2
+    line = _error(capsys)
+    assert "r.yaml" in line and "field 'beta'" in line and "must be a number" in line
+
+
+@pytest.mark.parametrize("where", ["file", "under_file", "unwritable"])
+def test_bad_output_dirs_fail_before_the_model_loads(tmp_path, capsys, where):
+    data = write_pairs(tmp_path / "d", n=2)
+    (tmp_path / "f").write_text("x")
+    out = {"file": tmp_path / "f", "under_file": tmp_path / "f" / "run", "unwritable": "/proc/mmpo-run"}[where]
+    assert main(_train(tmp_path / "no-model", data, out)) == 2
+    line = _error(capsys)
+    assert ("is a file, not a folder" in line) if where != "unwritable" else ("cannot write to /proc/mmpo-run" in line)
+
+
+def test_rerun_into_a_used_folder_refuses_resumes_or_starts_over(tiny_model_dir, tmp_path, capsys):
+    model, data, out = tiny_model_dir("llava"), write_pairs(tmp_path / "d", n=4), tmp_path / "run"
+    saving = ("--save_strategy", "steps", "--save_steps", "1")
+    assert main(_train(model, data, out, "--resume_from_checkpoint", "true")) == 2
+    assert "nothing to resume" in _error(capsys)
+    assert main(_train(model, data, out, *saving)) == 0
+    assert main(_train(model, data, out, *saving)) == 2
+    line = _error(capsys)
+    assert "holds checkpoints (checkpoint-1, checkpoint-2)" in line and "--resume_from_checkpoint true" in line
+    assert "--overwrite_output_dir true" in line
+    assert main(_train(model, data, out, *saving, "--resume_from_checkpoint", "true")) == 0
+    assert main(_train(model, data, out, *saving, "--overwrite_output_dir", "true")) == 0
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+
+
+def test_a_truncated_weights_file_is_a_clear_error(tiny_model_dir, tmp_path, capsys):
+    model = tmp_path / "m"
+    shutil.copytree(tiny_model_dir("llava"), model)
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    data = write_pairs(tmp_path / "d", n=2)
+    assert main(_train(model, data, tmp_path / "o")) == 2
+    line = _error(capsys)
+    assert f"cannot load a vision-language model from {model}" in line
+
+
+def test_a_full_disk_is_one_line(monkeypatch, tmp_path, capsys):
+    import mmpo.train.run as run
+
+    def full(cfg):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "o" / "model.safetensors"))
+
+    monkeypatch.setattr(run, "run_training", full)
+    assert main(_train(tmp_path / "m", write_pairs(tmp_path / "d", n=2), tmp_path / "o")) == 1
+    assert _error(capsys) == f"mmpo train: error: No space left on device ({tmp_path / 'o' / 'model.safetensors'})"
+
+
+def test_eval_and_sample_pass_trust_remote_code(monkeypatch, tmp_path):
+    import mmpo.models
+
+    seen = []
+
+    def fake_load(path, **kw):
+        seen.append(kw.get("trust_remote_code"))
+        raise SystemExit(0)  # stop right there: the flag is what this test checks
+
+    monkeypatch.setattr(mmpo.models, "load_model", fake_load)
+    from mmpo.synth import write_benchmark
+
+    data = write_benchmark(tmp_path / "b", 2, seed=0, families=["digits"])
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "tokenizer.json").write_text("{}")
+    for cmd in (["eval", "--model", str(model), "--data", str(data), "--out", str(tmp_path / "e")],
+                ["sample", "--model", str(model), "--data", str(data), "--n", "1", "--out", str(tmp_path / "s.jsonl")]):
+        with pytest.raises(SystemExit):
+            main([*cmd, "--trust-remote-code", "--no-progress"])
+    assert seen == [True, True]
