@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from mmpo.errors import ON_ERROR, InputError
+from mmpo.train.guards import ON_NONFINITE
 from mmpo.train.length_groups import SAMPLING_STRATEGIES
 from mmpo.train.logps import MECHANISMS
 from mmpo.train.losses import (
@@ -38,7 +39,8 @@ _NUMBERS = (("beta", 0.0, False), ("learning_rate", 0.0, True), ("weight_decay",
             ("num_train_epochs", 0.0, False), ("warmup_steps", 0.0, True), ("per_device_train_batch_size", 1, True),
             ("per_device_eval_batch_size", 1, True), ("gradient_accumulation_steps", 1, True),
             ("logging_steps", 0.0, False), ("save_steps", 0.0, False), ("max_steps", -1, True),
-            ("lora_alpha", 0.0, False), ("ref_sync_alpha", 0.0, False), ("max_length", 2, True))
+            ("lora_alpha", 0.0, False), ("ref_sync_alpha", 0.0, False), ("max_length", 2, True),
+            ("step0_tolerance", 0.0, True))
 _OPTIONAL_NUMBERS = {"max_length"}
 
 
@@ -97,6 +99,14 @@ class MPOConfig(TrainingArguments):
     lora_target_modules: list[str] = _help("module names to adapt, or all-linear",
                                            default_factory=lambda: ["all-linear"])
     freeze_vision_tower: bool = _help("keep the vision encoder's weights fixed", default=False)
+    # ---- checks that stop a wasted run early (mmpo.train.guards)
+    step0_check: bool = _help("before the first update, check that every reward is 0 (the reference is the start "
+                              "model, dropout is off, the reference pass tokenized as training does)", default=True)
+    step0_tolerance: float = _help("largest |log pi - log pi_ref| per completion token accepted at step 0",
+                                   default=0.005)
+    on_nonfinite: str = _help("a NaN/inf loss or gradient: stop (the last complete checkpoint stays as it is) or "
+                              "skip (its step's gradient is zeroed, counted as guard/skipped_nonfinite)",
+                              default="stop")
     # ---- the output folder
     overwrite_output_dir: bool = _help("start over in an output_dir that holds checkpoints or a finished run "
                                        "(its checkpoint-* folders are deleted); without it such a folder is "
@@ -159,6 +169,8 @@ class MPOConfig(TrainingArguments):
             bad("preference_forward", f"must be one of {MECHANISMS}, got {self.preference_forward!r}")
         if not 0.0 <= self.label_smoothing < 0.5:
             bad("label_smoothing", f"must be in [0, 0.5), got {self.label_smoothing}")
+        if self.on_nonfinite not in ON_NONFINITE:
+            bad("on_nonfinite", f"must be one of {ON_NONFINITE}, got {self.on_nonfinite!r}")
         if self.on_error not in ON_ERROR:
             bad("on_error", f"must be one of {ON_ERROR}, got {self.on_error!r}")
         if self.ref_model not in REF_MODES:

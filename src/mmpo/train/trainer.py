@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 from collections import defaultdict
@@ -28,11 +29,13 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 from mmpo.errors import InputError, MMPOError
 from mmpo.train.collate import PairCollator
 from mmpo.train.config import MPOConfig
+from mmpo.train.guards import CollapseMonitor, NonFiniteError, check_step0, nonfinite_grads
 from mmpo.train.logps import preference_logps
 from mmpo.train.losses import TERM_NAMES, RewardShift, compute_term
 from mmpo.train.policy import add_lora, disable_dropout, freeze_vision_tower
 from mmpo.train.reference import Reference, SyncCallback, adapter_off, frozen_copy
 
+logger = logging.getLogger(__name__)
 STATE_FILE = "mpo_state.json"
 REFERENCE_FILE = "reference.safetensors"
 STAGING = ".checkpoint-staging"  # checkpoints are written here, then renamed into the output folder
@@ -126,6 +129,10 @@ class MPOTrainer(Trainer):
             ref_model = None  # training holds no reference model
         self.reference = Reference(ref_mode, ref_model)
         self.reward_shift = RewardShift(args.bco_delta)
+        self.guard_counts: dict[str, int] = defaultdict(int)
+        self._step0_pending = args.step0_check
+        self.collapse = CollapseMonitor()
+        self.add_callback(self.collapse)
         self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
         if args.ref_sync_steps:
             self.add_callback(SyncCallback(self))
@@ -223,11 +230,21 @@ class MPOTrainer(Trainer):
         mech = args.preference_forward
         policy = preference_logps(model, inputs, mechanism=mech)
         ref = self.reference.logps(model, inputs, mechanism=mech)
+        if mode == "train" and self._step0_pending:
+            self._step0_pending = False
+            if self.state.global_step == 0:
+                gap = check_step0(self, model, inputs, policy, ref)
+                if gap is not None:
+                    self._metrics["train"]["guard/step0_gap"].append(gap)
         pc, pr = policy["chosen_logps"], policy["rejected_logps"]
         rc = ref["chosen_logps"] if ref is not None else torch.zeros_like(pc)
         rr = ref["rejected_logps"] if ref is not None else torch.zeros_like(pr)
         chosen_rewards = args.beta * (pc - rc).detach()
         rejected_rewards = args.beta * (pr - rr).detach()
+        if mode == "train" and not torch.isfinite(torch.cat([chosen_rewards, rejected_rewards])).all():
+            # Before anything is updated from this batch: a NaN would otherwise stay in delta for good.
+            loss = self._nonfinite("log-probs", model, inputs)
+            return (loss, {}) if return_outputs else loss
         if mode == "train" and "bco_pair" in args.loss_type:
             # Updated before the loss, so delta includes this batch (the authors' order).
             self.reward_shift.update(torch.cat([chosen_rewards, rejected_rewards]).mean())
@@ -254,7 +271,33 @@ class MPOTrainer(Trainer):
         metrics["logps/rejected"].append(self._mean(pr.detach()))
         if "bco_pair" in args.loss_type:
             metrics["bco/delta"].append(float(delta))
+        if mode == "train" and not torch.isfinite(loss.detach()).all():
+            loss = self._nonfinite("loss", model, inputs)
         return (loss, policy) if return_outputs else loss
+
+    def _nonfinite(self, what: str, model, inputs) -> torch.Tensor:
+        """A NaN/inf `what` at this step: stop naming the last complete checkpoint, or skip the step."""
+        step = self.state.global_step + 1
+        if self.args.on_nonfinite == "stop":
+            done = complete_checkpoints(self.args.output_dir)
+            last = f"the last complete checkpoint is {done[-1]}" if done else "no checkpoint was written yet"
+            raise NonFiniteError(f"non-finite {what} at step {step}; training stopped, {last} (resume from it "
+                                 "with a lower learning rate, or set on_nonfinite: skip)")
+        self.guard_counts["skipped_nonfinite"] += 1
+        logger.warning("mmpo: non-finite %s at step %d: its gradient is zeroed (on_nonfinite: skip)", what, step)
+        # A zero loss that still touches every trainable weight, so data-parallel gradient sync stays in step.
+        return sum(p.sum() * 0.0 for p in model.parameters() if p.requires_grad)
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        bad = nonfinite_grads(model)
+        if bad is not None:
+            self._nonfinite(f"gradient ({bad})", model, inputs)
+            for p in model.parameters():
+                if p.grad is not None:
+                    p.grad.zero_()
+            loss = torch.zeros_like(loss)
+        return loss
 
     def _mean(self, x: torch.Tensor) -> float:
         """Mean over all ranks' values (per pair, or one scalar per rank).
@@ -274,6 +317,8 @@ class MPOTrainer(Trainer):
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         mode = "train" if self.model.training else "eval"
         averaged = {key: sum(v) / len(v) for key, v in self._metrics[mode].items() if v}
+        if mode == "train" and self.guard_counts:
+            averaged.update({f"guard/{k}": float(v) for k, v in self.guard_counts.items()})
         if mode == "eval":
             averaged = {f"eval_{key}": v for key, v in averaged.items()}
         logs.update(averaged)
@@ -321,8 +366,9 @@ class MPOTrainer(Trainer):
         if not self.args.should_save:
             return
         os.makedirs(folder, exist_ok=True)
-        state = {"reward_shift": self.reward_shift.state_dict(), "stats": dict(getattr(self.data_collator,
-                                                                                      "stats", {}))}
+        state = {"reward_shift": self.reward_shift.state_dict(),
+                 "stats": dict(getattr(self.data_collator, "stats", {})),
+                 "guards": dict(self.guard_counts), "collapse_signals": dict(self.collapse.found)}
         with open(os.path.join(folder, STATE_FILE), "w", encoding="utf-8") as fh:
             json.dump(state, fh, indent=2)
         if self.args.ref_sync_steps and self.reference.mode == "copy":
@@ -352,6 +398,9 @@ class MPOTrainer(Trainer):
             if stats is not None:
                 stats.clear()
                 stats.update(state.get("stats", {}))
+            self.guard_counts.clear()
+            self.guard_counts.update(state.get("guards", {}))
+            self.collapse.found.update(state.get("collapse_signals", {}))
         ref_path = os.path.join(resume_from_checkpoint, REFERENCE_FILE)
         if self.args.ref_sync_steps and os.path.isfile(ref_path):
             from safetensors.torch import load_file
