@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("mmpo.commands.eval", "direct vs chain-of-thought evaluation"),
     "report": ("mmpo.commands.report", "comparison tables and plots"),
     "demo": ("mmpo.commands.demo", "the whole loop on the embedded default"),
+    "iterate": ("mmpo.commands.iterate", "K rounds of sample -> pairs -> train -> eval, each from the last model"),
 }
 
 

@@ -157,13 +157,15 @@ def scores_markdown(scores: dict[str, Any]) -> str:
         head.append("**images shuffled across questions**")
     lines.append(" · ".join(head))
     lines.append("")
-    lines.append("| mode | n | accuracy (%) | 95% CI (Wilson) | format failures (%) | truncated |")
-    lines.append("|---|---:|---:|---|---:|---:|")
+    lines.append("| mode | n | accuracy (%) | 95% CI (Wilson) | format failures (%) | truncated | "
+                 "repetitive (%) | cut before an answer (%) |")
+    lines.append("|---|---:|---:|---|---:|---:|---:|---:|")
     for mode, m in modes.items():
         ci = m.get("accuracy_ci95")
         ci_txt = f"[{_pct(ci[0])}, {_pct(ci[1])}]" if ci else "–"
         lines.append(f"| {_mode_label(mode)} | {m['n']} | {_pct(m['accuracy'])} | {ci_txt} | "
-                     f"{_pct(m.get('format_failure_rate'))} | {m.get('truncated', '–')} |")
+                     f"{_pct(m.get('format_failure_rate'))} | {m.get('truncated', '–')} | "
+                     f"{_pct(m.get('repetition_rate'))} | {_pct(m.get('truncated_without_answer_rate'))} |")
     for key in BREAKDOWNS:
         buckets: dict[str, dict[str, dict]] = {}
         for mode, m in modes.items():
@@ -251,7 +253,8 @@ def compare(runs: Sequence[EvalRun], *, baseline: str | None = None, n_boot: int
         for mo in all_modes:
             m = modes.get(mo)
             row[mo] = None if m is None else {
-                "n": m["n"], "accuracy": m["accuracy"], "format_failure_rate": m.get("format_failure_rate")}
+                "n": m["n"], "accuracy": m["accuracy"], "format_failure_rate": m.get("format_failure_rate"),
+                "repetition_rate": m.get("repetition_rate")}
         if "direct" in modes and "cot" in modes:
             row["cot_minus_direct"] = modes["cot"]["accuracy"] - modes["direct"]["accuracy"]
             row["cot_minus_direct_ci95"] = (
@@ -277,6 +280,7 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
     if both:
         cols.append("CoT − direct (pts) [95% CI]")
     cols += [f"format fail {_mode_label(mo)} (%)" for mo in modes]
+    cols += [f"repetitive {_mode_label(mo)} (%)" for mo in modes]
     cols += [f"Δ {_mode_label(mo)} vs {base} (pts) [95% CI]" for mo in modes]
     lines = ["| " + " | ".join(cols) + " |", "|---|" + "---:|" * (len(cols) - 1)]
     notes = []
@@ -292,6 +296,8 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
             else:
                 cells.append(_pct(row["cot_minus_direct"], signed=True))
         cells += [_pct(row[mo]["format_failure_rate"]) if row.get(mo) else "–" for mo in modes]
+        cells += [_pct(row[mo]["repetition_rate"]) if row.get(mo) and row[mo].get("repetition_rate") is not None
+                  else "–" for mo in modes]
         for mo in modes:
             if row["name"] == base:
                 cells.append("·")

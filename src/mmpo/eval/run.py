@@ -11,7 +11,8 @@ scored with `mmpo.answers.check_answer`. `evaluate_into` writes an output folder
 come, then scores.json) and resumes it: a rerun reuses the predictions made under the same key (weights,
 records, settings). `run_eval` (`mmpo eval`) and the demo both write their folders through it.
 
-Scores: per mode n, accuracy (fraction) with a Wilson 95% interval, format-failure rate, truncated count, and
+Scores: per mode n, accuracy (fraction) with a Wilson 95% interval, format-failure rate, truncated count, the
+share of degenerately repetitive responses (`mmpo.eval.repetition`) and of responses cut before any answer, and
 breakdowns by question_type, answer_type, metadata.category and skill (metadata.skills). A record with
 several skills counts in each, so skill buckets overlap; the other breakdowns partition the records.
 """
@@ -323,12 +324,13 @@ def _buckets(rec: dict[str, Any], key: str) -> list[str]:
 def score_predictions(records: Sequence[dict[str, Any]], predictions: Iterable[dict[str, Any]],
                       modes: Sequence[str]) -> dict[str, Any]:
     """Per-mode scores of `records` from their predictions (a prediction per record and mode)."""
+    from mmpo.eval.repetition import is_repetitive
     from mmpo.eval.stats import wilson_interval
 
     by_key = {(str(p["pid"]), p["mode"]): p for p in predictions}
     out: dict[str, Any] = {}
     for mode in modes:
-        n = correct = ff = truncated = tokens = 0
+        n = correct = ff = truncated = tokens = repetitive = stuck = 0
         by: dict[str, dict[str, dict[str, int]]] = {k: {} for k in ("question_type", "answer_type", "category",
                                                                     "skill")}
         for rec in records:
@@ -340,6 +342,9 @@ def score_predictions(records: Sequence[dict[str, Any]], predictions: Iterable[d
             correct += ok
             ff += p["verdict"] == "format_failure"
             truncated += bool(p.get("truncated"))
+            repetitive += is_repetitive(p.get("response"))
+            # Ran out of tokens before stating an answer: the budget, or a loop, ate the answer.
+            stuck += bool(p.get("truncated")) and p["verdict"] == "format_failure"
             tokens += int(p.get("num_tokens") or 0)
             for key, table in by.items():
                 for b in _buckets(rec, key):
@@ -352,6 +357,8 @@ def score_predictions(records: Sequence[dict[str, Any]], predictions: Iterable[d
         iv = wilson_interval(correct, n)
         out[mode] = {"n": n, "correct": correct, "accuracy": correct / n, "accuracy_ci95": [iv.low, iv.high],
                      "format_failures": ff, "format_failure_rate": ff / n, "truncated": truncated,
+                     "repetitive": repetitive, "repetition_rate": repetitive / n,
+                     "truncated_without_answer_rate": stuck / n,
                      "mean_new_tokens": tokens / n,
                      "by": {k: dict(sorted(v.items())) for k, v in by.items()}}
     return out

@@ -1,0 +1,1 @@
+"""`mmpo iterate`: sample -> pairs -> train -> eval, K rounds, each from the last round's model (`run`)."""
