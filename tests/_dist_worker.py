@@ -1,8 +1,9 @@
-"""One rank of a data-parallel MPO run, for tests/test_trainer_dist.py (run under torchrun, gloo, CPU).
+"""One rank of a data-parallel MPO run, for tests/train/test_distributed.py (torchrun, gloo, CPU).
 
     torchrun --standalone --nproc_per_node 2 tests/_dist_worker.py MODEL_DIR PAIRS OUT BATCH_PER_RANK [REF_MODEL]
 
-Rank 0 writes OUT/result.json: the per-step logs and the final reward-shift state.
+Rank 0 writes OUT/result.json (the per-step logs, the final reward-shift state, run_info.json's
+content) and OUT/final.safetensors (the trained weights).
 """
 
 import json
@@ -30,10 +31,14 @@ def main(model_dir: str, pairs: str, out: str, batch: int, ref_model: str = "aut
     trainer = MPOTrainer(model, args, train_dataset=PairDataset(load_pairs(pairs)), processing_class=processor)
     trainer.train()
     if trainer.args.process_index == 0:
+        from safetensors.torch import save_file
+
         result = {"world_size": trainer.args.world_size, "logs": step_logs(trainer.state.log_history),
                   "reward_shift": trainer.reward_shift.state_dict(), "holds_reference": trainer.reference.model
-                  is not None}
+                  is not None, "run_info": json.loads((Path(out) / "run_info.json").read_text())}
         (Path(out) / "result.json").write_text(json.dumps(result))
+        final = trainer.accelerator.unwrap_model(trainer.model)
+        save_file({k: v.detach().contiguous() for k, v in final.state_dict().items()}, str(Path(out) / "final.safetensors"))
     from mmpo.train.run import finish_distributed
 
     finish_distributed()

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from _mpo_data import write_pairs
 
@@ -21,11 +22,11 @@ def _run(cmd, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("ref_model", ["copy", "precomputed"])
-def test_two_processes_equal_one_with_the_same_global_batch(ref_model, tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("arch,ref_model", [("qwen2_vl", "copy"), ("qwen2_vl", "precomputed"), ("llava", "copy")])
+def test_two_processes_equal_one_with_the_same_global_batch(arch, ref_model, tiny_model_dir, tmp_path):
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
     assert torchrun is not None, "torchrun (installed with torch) not found next to the interpreter"
-    model_dir = tiny_model_dir("qwen2_vl")
+    model_dir = tiny_model_dir(arch)
     data = write_pairs(tmp_path / "d", n=12)
     # Default MPO settings: running-mean delta and step-wide SFT normalisation both span the ranks.
     _run([sys.executable, str(WORKER), str(model_dir), str(data), str(tmp_path / "one"), "4"], tmp_path)
@@ -46,3 +47,16 @@ def test_two_processes_equal_one_with_the_same_global_batch(ref_model, tiny_mode
                     "logps/chosen", "bco/delta", "grad_norm"):
             assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), (a["step"], key)
     assert two["reward_shift"]["mean"] == pytest.approx(one["reward_shift"]["mean"], rel=1e-5)
+    # The shared-prefix forward ran through the DDP wrapper's own forward call: no fallback.
+    assert two["run_info"]["preference_forward"] == one["run_info"]["preference_forward"] == "shared_prefix"
+    assert two["run_info"]["fallback_reasons"] == [] and two["run_info"]["engine"] == "ddp"
+    assert (one["run_info"]["engine"], two["run_info"]["world_size"]) == ("none", 2)
+    from safetensors.torch import load_file
+
+    w1, w2 = load_file(str(tmp_path / "one" / "final.safetensors")), load_file(str(tmp_path / "two" / "final.safetensors"))
+    assert w1.keys() == w2.keys()
+    # Attention key biases get a zero gradient in exact arithmetic (softmax ignores a shift shared by
+    # every key), so Adam turns their rounding noise into full-size steps: not comparable.
+    off = {n: float((w2[n] - w1[n]).abs().max()) for n in w1 if not n.endswith("k_proj.bias")
+           and not torch.allclose(w2[n], w1[n], rtol=1e-5, atol=1e-5)}
+    assert not off, off

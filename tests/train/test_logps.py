@@ -266,3 +266,19 @@ def test_attention_that_ignores_custom_masks_is_refused():
     assert unsupported_reason(model, b["prompt_inputs"]) is None
     model.config.get_text_config()._attn_implementation = "flash_attention_2"
     assert "ignores custom attention masks" in unsupported_reason(model, b["prompt_inputs"])
+
+
+@pytest.mark.parametrize("arch", ["llava", "internvl", "qwen2_vl"])
+def test_the_engine_path_equals_the_head_path(arch, monkeypatch):
+    """Under an engine the packed rows go through the model's own forward with a boolean logits_to_keep;
+    values and gradients equal the base-model + LM-head path."""
+    model, b = tiny(arch), batch(arch)
+    head = call(shared_prefix_logps, model, b)
+    head_grads = grads_of(model, head["chosen_logps"], head["rejected_logps"])
+    monkeypatch.setattr(logps_module, "under_engine", lambda m: True)
+    for fn in (shared_prefix_logps, plain_logps):
+        own = call(fn, model, b)
+        torch.testing.assert_close(own["chosen_logps"], head["chosen_logps"].detach(), atol=1e-5, rtol=0)
+        torch.testing.assert_close(own["rejected_logps"], head["rejected_logps"].detach(), atol=1e-5, rtol=0)
+        for name, g in grads_of(model, own["chosen_logps"], own["rejected_logps"]).items():
+            torch.testing.assert_close(g, head_grads[name], atol=1e-5, rtol=1e-5, msg=f"{fn.__name__} {name}")

@@ -84,6 +84,8 @@ def test_cache_is_reused_and_rebuilt_when_a_key_changes(tiny_model, tmp_path, ca
             trainer = MPOTrainer(model, train_args(tmp_path / "o", ref_model="precomputed", ref_cache_dir=str(cache),
                                                    **kw),
                                  train_dataset=PairDataset(load_pairs(data_path)), processing_class=processor)
+            assert torch.isnan(trainer.train_dataset.values).all()  # filled when training begins
+            trainer.fill_reference_logps()
         lines = [r.getMessage() for r in caplog.records if r.name == "mmpo.train.reference"]
         assert len(lines) == 1, lines
         return trainer, lines[0]
@@ -119,6 +121,7 @@ def test_cached_values_are_the_reference_log_probs(tiny_model, tmp_path):
     model, processor = tiny_model("qwen2_vl")
     trainer = MPOTrainer(model, train_args(tmp_path / "o", ref_model="precomputed"),
                          train_dataset=PairDataset(load_pairs(data)), processing_class=processor)
+    trainer.fill_reference_logps()
     dataset = trainer.train_dataset
     assert isinstance(dataset, RefLogpsDataset) and len(dataset) == 5
     fresh, _ = tiny_model("qwen2_vl")

@@ -14,13 +14,16 @@ This module owns every way the trainer, the reference pass and the benchmarks ge
 - `plain`: 2B rows `[prompt | chosen]`, `[prompt | rejected]`, what every peer runs.
 
 Where the shared prefix would not be exact (an architecture without an equivalence test, an
-attention kernel that ignores custom masks, different images for chosen and rejected, a model
-wrapped for data parallelism), the plain forward runs and the reason is logged once.
+attention kernel that ignores custom masks, different images for chosen and rejected), the plain
+forward runs and the reason is logged once.
 
-Logits are computed only where a completion token is predicted: for a bare Hugging Face model the
+Logits are computed only where a completion token is predicted. A bare Hugging Face model: the
 base model's hidden states are gathered at those positions and only they go through the LM head
-(optionally a chunk at a time under activation checkpointing); a wrapped model (DDP, FSDP,
-DeepSpeed) or an unknown layout runs its own forward call, so the wrapper's hooks see it.
+(optionally a chunk at a time under activation checkpointing). A model under a distributed engine
+(DDP or DeepSpeed wrappers, FSDP2-sharded modules): the packed rows go through the model's own
+forward call, so the engine's hooks sync gradients and gather parameters as it expects, with
+`logits_to_keep` a boolean mask of the read positions, so the LM head still runs only there.
+`last_mechanism()` says what the latest call ran and `fallback_reasons()` every reason logged.
 """
 
 from __future__ import annotations
@@ -48,6 +51,17 @@ _NOT_VISION = PER_TOKEN_KEYS | {"position_ids", "labels"}
 _BATCH_KEYS = ("prompt_inputs", "chosen_ids", "chosen_mask", "rejected_ids", "rejected_mask")
 
 _logged_reasons: set[str] = set()
+_last = {"mechanism": None}
+
+
+def last_mechanism() -> str | None:
+    """What the latest preference forward in this process ran: "shared_prefix" or "plain"."""
+    return _last["mechanism"]
+
+
+def fallback_reasons() -> list[str]:
+    """Every reason the shared-prefix forward fell back to the plain one in this process, once each."""
+    return sorted(_logged_reasons)
 
 
 def preference_logps(model: torch.nn.Module, batch: dict, *, mechanism: str = "shared_prefix",
@@ -80,9 +94,11 @@ def shared_prefix_logps(model: torch.nn.Module, *, prompt_inputs: dict, chosen_i
         if reason not in _logged_reasons:
             _logged_reasons.add(reason)
             logger.warning("mmpo: plain two-sequence preference forward: %s", reason)
-        return plain_logps(model, prompt_inputs=prompt_inputs, chosen_ids=chosen_ids, chosen_mask=chosen_mask,
-                           rejected_ids=rejected_ids, rejected_mask=rejected_mask,
-                           rejected_prompt_inputs=rejected_prompt_inputs, logits_chunk_size=logits_chunk_size)
+        result = plain_logps(model, prompt_inputs=prompt_inputs, chosen_ids=chosen_ids, chosen_mask=chosen_mask,
+                             rejected_ids=rejected_ids, rejected_mask=rejected_mask,
+                             rejected_prompt_inputs=rejected_prompt_inputs, logits_chunk_size=logits_chunk_size)
+        result["fallback_reason"] = reason
+        return result
     hf = _hf_model(model)
     rows = _pack_shared_prefix(prompt_inputs["input_ids"], prompt_inputs["attention_mask"], chosen_ids,
                                chosen_mask, rejected_ids, rejected_mask, pad_id=_pad_id(hf))
@@ -91,10 +107,14 @@ def shared_prefix_logps(model: torch.nn.Module, *, prompt_inputs: dict, chosen_i
     else:
         positions = rows.position_ids
     mask = _shared_prefix_mask(rows.segment, hf.get_output_embeddings().weight.dtype)
-    out = hf.model(input_ids=rows.input_ids, attention_mask=mask, position_ids=positions, use_cache=False,
-                   **_vision_inputs(prompt_inputs))
-    result = _totals(_head_logps(hf, out.last_hidden_state, rows, logits_chunk_size), rows)
-    result["mechanism"] = "shared_prefix"
+    inputs = {"input_ids": rows.input_ids, "attention_mask": mask, "position_ids": positions, "use_cache": False,
+              **_vision_inputs(prompt_inputs)}
+    if under_engine(model):
+        lp = _own_forward_logps(model, inputs, rows)
+    else:
+        lp = _head_logps(hf, hf.model(**inputs).last_hidden_state, rows, logits_chunk_size)
+    result = _totals(lp, rows)
+    result["mechanism"] = _last["mechanism"] = "shared_prefix"
     return result
 
 
@@ -117,23 +137,21 @@ def plain_logps(model: torch.nn.Module, *, prompt_inputs: dict, chosen_ids: torc
             getattr(hf, "model", hf).forward).parameters:
         # Qwen-VL models in transformers 5.x need the token types to build their M-RoPE positions.
         inputs["mm_token_type_ids"] = _mm_token_types(hf, rows.input_ids)
-    if _is_wrapped(model) or _head_only_reason(hf) is not None:
-        # The model's own forward call: a data-parallel wrapper must see it (gradient sync,
-        # parameter gathering), and for an unknown layout it defines the logits.
-        logits = model(**inputs).logits[rows.read_row, rows.read_col]
-        lp = _gather_logps(logits, rows.target)
+    if _head_only_reason(hf) is not None:
+        # An architecture we do not know: its own full forward defines its logits.
+        lp = _gather_logps(model(**inputs).logits[rows.read_row, rows.read_col], rows.target)
+    elif under_engine(model):
+        lp = _own_forward_logps(model, inputs, rows)
     else:
         lp = _head_logps(hf, hf.model(**inputs).last_hidden_state, rows, logits_chunk_size)
     result = _totals(lp, rows)
-    result["mechanism"] = "plain"
+    result["mechanism"] = _last["mechanism"] = "plain"
     return result
 
 
 def unsupported_reason(model: torch.nn.Module, prompt_inputs: dict,
                        rejected_prompt_inputs: dict | None = None) -> str | None:
     """Why the shared-prefix forward would not be exact here, or None when it is."""
-    if _is_wrapped(model):
-        return f"the model is wrapped for data parallelism ({type(model).__name__})"
     hf = _hf_model(model)
     reason = _head_only_reason(hf)
     if reason is not None:
@@ -185,6 +203,21 @@ def _gather_logps(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
 
 
+def _own_forward_logps(model: torch.nn.Module, inputs: dict, rows: _Rows) -> torch.Tensor:
+    """Log-probs of the read positions from the model's own forward call (what an engine's hooks need).
+
+    `logits_to_keep` as a boolean (rows, length) mask makes the model apply its LM head only at the
+    read positions, returned flattened in row-major order; each read finds its position there.
+    """
+    length = rows.input_ids.shape[1]
+    keep = torch.zeros(rows.input_ids.shape, dtype=torch.bool, device=rows.input_ids.device)
+    keep[rows.read_row, rows.read_col] = True
+    kept = keep.flatten().nonzero().squeeze(1)  # sorted flat positions of the kept logits
+    index = torch.searchsorted(kept, rows.read_row * length + rows.read_col)
+    logits = model(**inputs, logits_to_keep=keep).logits
+    return _gather_logps(logits.reshape(-1, logits.shape[-1])[index], rows.target)
+
+
 def _head_chunk(lm_head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return _gather_logps(lm_head(hidden), targets)
 
@@ -203,8 +236,20 @@ def _totals(lp: torch.Tensor, rows: _Rows) -> dict:
 # ---- the model -------------------------------------------------------------------------------------
 
 def _is_wrapped(model: torch.nn.Module) -> bool:
-    """True for data-parallel wrappers (DDP, FSDP, DeepSpeed), whose forward hooks sync gradients."""
+    """True for engine wrappers that hold the model as `.module` (DDP, DeepSpeed, FSDP1)."""
     return hasattr(model, "module") and isinstance(model.module, torch.nn.Module)
+
+
+def under_engine(model: torch.nn.Module) -> bool:
+    """True when a distributed engine owns the forward: a wrapper, or FSDP2-sharded modules (whose
+    hooks gather parameters; calling a submodule directly would skip the root's)."""
+    if _is_wrapped(model):
+        return True
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:  # torch without FSDP2
+        return False
+    return isinstance(model, FSDPModule) or isinstance(_hf_model(model), FSDPModule)
 
 
 def _hf_model(model: torch.nn.Module) -> torch.nn.Module:

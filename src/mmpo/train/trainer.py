@@ -14,6 +14,7 @@ grouped by length (`mmpo.train.length_groups`), and TRL-named metrics averaged o
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -23,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import PreTrainedModel, Trainer
+from transformers import PreTrainedModel, Trainer, TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 
 from mmpo.errors import InputError, MMPOError
 from mmpo.train.collate import PairCollator
 from mmpo.train.config import MPOConfig
 from mmpo.train.guards import CollapseMonitor, NonFiniteError, check_step0, nonfinite_grads
-from mmpo.train.logps import preference_logps
+from mmpo.train.logps import preference_logps, under_engine
 from mmpo.train.losses import TERM_NAMES, RewardShift, compute_term
 from mmpo.train.policy import add_lora, disable_dropout, freeze_vision_tower
 from mmpo.train.reference import Reference, SyncCallback, adapter_off, frozen_copy
@@ -38,7 +39,47 @@ from mmpo.train.reference import Reference, SyncCallback, adapter_off, frozen_co
 logger = logging.getLogger(__name__)
 STATE_FILE = "mpo_state.json"
 REFERENCE_FILE = "reference.safetensors"
+RUN_INFO = "run_info.json"
 STAGING = ".checkpoint-staging"  # checkpoints are written here, then renamed into the output folder
+
+
+class _ReferencePass(TrainerCallback):
+    """Fills the precomputed reference log-probs when training begins, once the engine has prepared the model."""
+
+    def __init__(self, trainer: MPOTrainer):
+        self.trainer = trainer
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.trainer.fill_reference_logps()
+
+
+def prepare_reference(trainer: Trainer, ref_model: torch.nn.Module) -> torch.nn.Module:
+    """The frozen reference placed as the engine needs it: sharded like the policy under FSDP2 and
+    DeepSpeed ZeRO-3 (a no-optimizer DeepSpeed engine), on the device otherwise.
+
+    The FSDP2 and DeepSpeed branches need GPUs and were not run in this repository's CI (see README).
+    """
+    if trainer.is_deepspeed_enabled:
+        import deepspeed
+
+        config = copy.deepcopy(trainer.accelerator.state.deepspeed_plugin.deepspeed_config)
+        stage = config.get("zero_optimization", {}).get("stage", 0)
+        for key in ("optimizer", "scheduler"):
+            config.pop(key, None)
+        if stage != 3:  # only ZeRO-3 shards parameters; a frozen model needs nothing else from the engine
+            config["zero_optimization"] = {"stage": 0}
+        engine, *_ = deepspeed.initialize(model=ref_model, config=config)
+        engine.eval()
+        return engine
+    if trainer.is_fsdp_enabled:
+        plugin = trainer.accelerator.state.fsdp_plugin
+        if getattr(plugin, "fsdp_version", 1) != 2:
+            raise MMPOError("ref_model: copy under FSDP needs fsdp_version 2 (FSDP2) in the accelerate config; "
+                            "or use ref_model: precomputed")
+        from accelerate.utils.fsdp_utils import fsdp2_prepare_model
+
+        return fsdp2_prepare_model(trainer.accelerator, ref_model).eval()
+    return trainer.accelerator.prepare_model(ref_model, evaluation_mode=True)
 
 
 def complete_checkpoints(folder: str | os.PathLike) -> list[Path]:
@@ -120,10 +161,7 @@ class MPOTrainer(Trainer):
         # each micro-batch loss by the accumulation steps; older 5.x releases decide that from this flag.
         self.model_accepts_loss_kwargs = False
         if ref_mode == "copy":
-            if self.is_deepspeed_enabled or self.is_fsdp_enabled:
-                raise NotImplementedError("a separate reference copy under DeepSpeed/FSDP is not supported yet; "
-                                          "use use_lora: true (reference = adapter disabled)")
-            ref_model = self.accelerator.prepare_model(ref_model, evaluation_mode=True)
+            ref_model = prepare_reference(self, ref_model)
         elif ref_mode == "precomputed":
             self._attach_ref_logps(ref_model, ref_digest)
             ref_model = None  # training holds no reference model
@@ -133,6 +171,7 @@ class MPOTrainer(Trainer):
         self._step0_pending = args.step0_check
         self.collapse = CollapseMonitor()
         self.add_callback(self.collapse)
+        self.forward_seen: dict[str, set[str]] = {"mechanisms": set(), "fallback_reasons": set()}
         self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
         if args.ref_sync_steps:
             self.add_callback(SyncCallback(self))
@@ -140,33 +179,61 @@ class MPOTrainer(Trainer):
     # ---- precomputed reference log-probs and length-grouped batches ------------------------------
 
     def _attach_ref_logps(self, ref_model: torch.nn.Module | None, digest: str) -> None:
-        """One no-grad pass (or a cache hit) per dataset; the datasets then carry their reference values."""
-        from mmpo.train.reference import data_digest, load_or_compute, settings_digest
+        """Let every pair carry its reference log-probs, filled by `fill_reference_logps` when training
+        (or an evaluation) begins: through the model as the engine prepared it (wrapped under DDP and
+        DeepSpeed, sharded under FSDP2), one no-grad pass split across ranks, or the cache on disk."""
+        import math
 
-        if self.is_deepspeed_enabled or self.is_fsdp_enabled:
-            raise NotImplementedError("ref_model: precomputed under DeepSpeed/FSDP is not supported yet; "
-                                      "use copy (or adapter_disabled with LoRA)")
+        from mmpo.train.reference import RefLogpsDataset, settings_digest
+
         processor = self.processing_class or getattr(self.data_collator, "processor", None)
         if processor is None:
             raise MMPOError("ref_model: precomputed needs processing_class (the model's processor)")
-        if ref_model is not None:
-            source = ref_model.to(self.args.device)
-        else:
-            source = self.model  # the start model; with LoRA its base, the adapter switched off below
-        settings = settings_digest(processor, self.args)
+        self._ref_pass = {"model": ref_model, "digest": digest, "settings": settings_digest(processor, self.args),
+                          "done": False}
 
-        def attach(dataset, role):
-            if dataset is None:
-                return None
-            parts = {"model": digest, "data": data_digest(dataset), "settings": settings}
-            with adapter_off(source) if self.args.use_lora and ref_model is None else contextlib.nullcontext():
-                return load_or_compute(self, source, dataset, role, parts)
+        def placeholder(dataset):
+            return None if dataset is None else RefLogpsDataset(dataset, torch.full((2, len(dataset)), math.nan))
 
-        self.train_dataset = attach(self.train_dataset, "train")
+        self.train_dataset = placeholder(self.train_dataset)
         if isinstance(self.eval_dataset, dict):
-            self.eval_dataset = {name: attach(ds, f"eval_{name}") for name, ds in self.eval_dataset.items()}
+            self.eval_dataset = {name: placeholder(ds) for name, ds in self.eval_dataset.items()}
         else:
-            self.eval_dataset = attach(self.eval_dataset, "eval")
+            self.eval_dataset = placeholder(self.eval_dataset)
+        self.add_callback(_ReferencePass(self))
+
+    def fill_reference_logps(self) -> None:
+        """The precomputed reference log-probs of every dataset (once per trainer; see `_attach_ref_logps`)."""
+        from mmpo.train.reference import data_digest, load_or_compute
+
+        plan = getattr(self, "_ref_pass", None)
+        if plan is None or plan["done"]:
+            return
+        explicit = plan["model"]
+        if explicit is not None:
+            source = explicit.to(self.args.device)
+        else:
+            # The start model; with LoRA its base (the adapter off); under an engine its prepared form.
+            source = self.model_wrapped if under_engine(self.model_wrapped) else self.model
+        datasets = [(self.train_dataset, "train")]
+        if isinstance(self.eval_dataset, dict):
+            datasets += [(ds, f"eval_{name}") for name, ds in self.eval_dataset.items()]
+        else:
+            datasets.append((self.eval_dataset, "eval"))
+        for dataset, role in datasets:
+            if dataset is None:
+                continue
+            parts = {"model": plan["digest"], "data": data_digest(dataset.base), "settings": plan["settings"]}
+            off = adapter_off(self.model) if self.args.use_lora and explicit is None else contextlib.nullcontext()
+            with off:
+                filled = load_or_compute(self, source, dataset.base, role, parts)
+            dataset.values.copy_(filled.values)
+            dataset.cache_path, dataset.from_cache = filled.cache_path, filled.from_cache
+        plan["done"] = True
+
+    def evaluate(self, *args, **kwargs):
+        self.fill_reference_logps()
+        return super().evaluate(*args, **kwargs)
 
     def _pair_lengths(self, dataset) -> list[int]:
         from mmpo.train.length_groups import pair_lengths
@@ -230,6 +297,9 @@ class MPOTrainer(Trainer):
         mech = args.preference_forward
         policy = preference_logps(model, inputs, mechanism=mech)
         ref = self.reference.logps(model, inputs, mechanism=mech)
+        self.forward_seen["mechanisms"].add(policy["mechanism"])
+        if policy.get("fallback_reason"):
+            self.forward_seen["fallback_reasons"].add(policy["fallback_reason"])
         if mode == "train" and self._step0_pending:
             self._step0_pending = False
             if self.state.global_step == 0:
@@ -274,6 +344,38 @@ class MPOTrainer(Trainer):
         if mode == "train" and not torch.isfinite(loss.detach()).all():
             loss = self._nonfinite("loss", model, inputs)
         return (loss, policy) if return_outputs else loss
+
+    def train(self, *args, **kwargs):
+        result = super().train(*args, **kwargs)
+        self.write_run_info(self.args.output_dir)
+        return result
+
+    def run_info(self) -> dict[str, Any]:
+        """What ran: the preference forward (and why it fell back), the engine, the processes, the reference."""
+        if self.is_deepspeed_enabled:
+            engine = "deepspeed"
+        elif self.is_fsdp_enabled:
+            plugin = getattr(self.accelerator.state, "fsdp_plugin", None)
+            engine = f"fsdp{getattr(plugin, 'fsdp_version', 1)}"
+        elif self.args.world_size > 1:
+            engine = "ddp"
+        else:
+            engine = "none"
+        seen = self.forward_seen["mechanisms"]
+        return {"preference_forward": "shared_prefix" if seen == {"shared_prefix"} else
+                ("plain" if seen == {"plain"} else sorted(seen) or None),
+                "requested_forward": self.args.preference_forward,
+                "fallback_reasons": sorted(self.forward_seen["fallback_reasons"]), "engine": engine,
+                "world_size": self.args.world_size, "reference": self.reference.mode,
+                "gradient_accumulation_steps": self.args.gradient_accumulation_steps,
+                "per_device_train_batch_size": self.args.per_device_train_batch_size}
+
+    def write_run_info(self, folder: str) -> None:
+        """`run_info.json` in `folder` (docs/formats.md), written by the main process."""
+        if self.args.should_save:
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, RUN_INFO), "w", encoding="utf-8") as fh:
+                json.dump(self.run_info(), fh, indent=2)
 
     def _nonfinite(self, what: str, model, inputs) -> torch.Tensor:
         """A NaN/inf `what` at this step: stop naming the last complete checkpoint, or skip the step."""
