@@ -46,6 +46,7 @@ class Pair:
     source: str | None = None
     line: int | None = None
     subset: str | None = None
+    answer_gt: Any = None   # the MMPR line's gold answer, when it has one (shown by `mmpo inspect`)
 
 
 @dataclass
@@ -56,27 +57,29 @@ class PairSet:
 
 # ---- reading ---------------------------------------------------------------------------------------
 
-def load_pairs(path: str | os.PathLike, *, seed: int = 0, on_error: str = "raise") -> PairSet:
-    """Read pairs from an MMPR meta.json (or its folder), a JSONL file, or a `datasets` folder."""
+def load_pairs(path: str | os.PathLike, *, seed: int = 0, on_error: str = "raise", repeat: bool = True) -> PairSet:
+    """Read pairs from an MMPR meta.json (or its folder), a JSONL file, or a `datasets` folder.
+
+    `repeat=False` reads each MMPR line once, as the files hold it, ignoring `repeat_time`."""
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     path = Path(path)
     if path.is_dir():
         if (path / "meta.json").is_file():
-            return _load_mmpr(path / "meta.json", seed, on_error)
+            return _load_mmpr(path / "meta.json", seed, on_error, repeat)
         if (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file():
             return _load_hf_dataset(path, on_error)
         raise InputError("a folder of pairs needs a meta.json (MMPR layout) or a saved `datasets` dataset", path=path)
     if not path.exists():
         raise InputError("file does not exist", path=path)
     if path.suffix == ".json":
-        return _load_mmpr(path, seed, on_error)
+        return _load_mmpr(path, seed, on_error, repeat)
     out = PairSet([])
     _read_jsonl(path, path.parent, out, on_error, subset=None)
     return out
 
 
-def _load_mmpr(meta_path: Path, seed: int, on_error: str) -> PairSet:
+def _load_mmpr(meta_path: Path, seed: int, on_error: str, repeat_lines: bool = True) -> PairSet:
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -99,7 +102,8 @@ def _load_mmpr(meta_path: Path, seed: int, on_error: str) -> PairSet:
         subset = PairSet([])
         _read_jsonl(annotation, root, subset, on_error, subset=name)
         out.stats.update(subset.stats)
-        out.pairs.extend(_repeat(subset.pairs, float(repeat), random.Random(f"{seed}:{name}")))
+        out.pairs.extend(_repeat(subset.pairs, float(repeat), random.Random(f"{seed}:{name}"))
+                         if repeat_lines else subset.pairs)
     return out
 
 
@@ -280,4 +284,5 @@ def parse_pair(obj: Any, *, source=None, line: int | None = None, image_root: Pa
             raise InputError(f"expected a string or messages, got {type(prompt).__name__}", **where, field="prompt")
     else:
         raise InputError("missing required field (MMPR: question; TRL: prompt)", **where, field="question")
-    return Pair(messages, chosen, rejected, images, None if source is None else str(source), line, subset)
+    return Pair(messages, chosen, rejected, images, None if source is None else str(source), line, subset,
+                obj.get("answer_gt"))
