@@ -211,3 +211,27 @@ def test_cli_prints_what_it_wrote_and_errors_in_one_line(small_run, tmp_path, ca
     assert err == f"mmpo inspect: error: {tmp_path / 'nope'}: does not exist"
     assert main(["inspect", str(small_run.root), "--out", str(out), "--compare", "mpo"]) == 2
     assert "--compare takes two eval names" in capsys.readouterr().err
+
+
+def test_inspecting_loads_no_model_library(small_run, tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from mmpo.inspector.run import write_inspector; "
+            f"write_inspector([{str(small_run.root)!r}], {str(tmp_path / 'site')!r}); "
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert got.stdout.strip() == "[]"
+
+
+def test_bad_pairs_line_is_named_or_skipped_and_listed(small_run, tmp_path):
+    pairs = tmp_path / "pairs"
+    shutil.copytree(small_run.root / "pairs", pairs)
+    ann = pairs / "digits_pairs_vqa_format_rules.jsonl"
+    lines = ann.read_text().splitlines()
+    ann.write_text("\n".join([lines[0], lines[1].replace('"chosen"', '"chosn"'), lines[2]]) + "\n")
+    with pytest.raises(InputError, match=r"format_rules.jsonl:2, field 'chosen': missing required field"):
+        write_inspector([pairs], tmp_path / "a")
+    summary = write_inspector([pairs], tmp_path / "b", on_error="skip")
+    assert summary["pairs"]["n"] == small_run.n_pairs - 1
+    assert [(s["file"], s["line"], s["field"]) for s in summary["skips"]["items"]] == [(str(ann), 2, "chosen")]

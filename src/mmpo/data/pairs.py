@@ -53,6 +53,7 @@ class Pair:
 class PairSet:
     pairs: list[Pair]
     stats: Counter = field(default_factory=Counter)
+    skipped: list[dict[str, Any]] = field(default_factory=list)   # {file, line, field, reason} per skip
 
 
 # ---- reading ---------------------------------------------------------------------------------------
@@ -102,6 +103,7 @@ def _load_mmpr(meta_path: Path, seed: int, on_error: str, repeat_lines: bool = T
         subset = PairSet([])
         _read_jsonl(annotation, root, subset, on_error, subset=name)
         out.stats.update(subset.stats)
+        out.skipped += subset.skipped
         out.pairs.extend(_repeat(subset.pairs, float(repeat), random.Random(f"{seed}:{name}"))
                          if repeat_lines else subset.pairs)
     return out
@@ -129,6 +131,7 @@ def _read_jsonl(path: Path, image_root: Path, out: PairSet, on_error: str, subse
         if on_error == "raise":
             raise exc
         out.stats["skipped_bad_record"] += 1
+        out.skipped.append({"file": exc.path, "line": exc.line, "field": exc.field, "reason": exc.reason})
 
     for lineno, obj in iter_jsonl(path, on_malformed=skip, missing="annotation file does not exist"):
         try:
@@ -155,10 +158,11 @@ def _load_hf_dataset(path: Path, on_error: str) -> PairSet:
     for i, row in enumerate(ds):
         try:
             out.pairs.append(parse_pair(row, source=path, line=i + 1, image_root=path))
-        except InputError:
+        except InputError as exc:
             if on_error == "raise":
                 raise
             out.stats["skipped_bad_record"] += 1
+            out.skipped.append({"file": exc.path, "line": exc.line, "field": exc.field, "reason": exc.reason})
     return out
 
 

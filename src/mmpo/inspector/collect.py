@@ -120,18 +120,16 @@ def write_pairs(site: Site, folders: list[Path], *, on_error: str, skips: list[d
     for folder in folders:  # join with the samples the pairs were built from, when they are at hand
         extra = [p for p in _stats_samples(folder) if os.path.abspath(p) not in index.files]
         if extra:
-            for path, _line, s in iter_samples(extra, on_error="skip", skips=[]):
+            bad: list[dict[str, Any]] = []
+            for path, _line, s in iter_samples(extra, on_error="skip", skips=bad):
                 index.add(path, s)
             notes.append(f"{folder}: pids, pass rates and verdicts from {', '.join(map(str, extra))} "
-                         "(named in its stats.json)")
+                         "(named in its stats.json)" + (f"; {len(bad)} bad line(s) there not used" if bad else ""))
     table = site.table("pairs", vocab=("subset", "verdict", "qtype", "bucket"), plain=("pid",))
     unmatched = 0
     for folder in folders:
         pairs = load_pairs(folder, on_error=on_error, repeat=False)
-        if pairs.stats.get("skipped_bad_record"):
-            skips.append({"file": str(folder / "meta.json"), "line": None, "field": None, "what": "pairs line",
-                          "reason": f"{pairs.stats['skipped_bad_record']} bad annotation line(s) skipped",
-                          "count": pairs.stats["skipped_bad_record"]})
+        skips += [{**k, "what": "pairs line"} for k in pairs.skipped]
         for p in pairs.pairs:
             image = p.images[0] if p.images and isinstance(p.images[0], str) else None
             question = _question_text(p.messages)

@@ -63,8 +63,8 @@ def write_inspector(inputs: list[str | os.PathLike], out_dir: str | os.PathLike,
         "inputs": [{"kind": k, "path": p} for k, p in found.given],
         "samples": samples, "pairs": pairs, "evals": evals, "reports": reports,
         "compare": list(compare) if compare else None,
-        "images": {"files": len(site.images), "linked": site.linked, "copied": site.copied},
-        "notes": notes, "skips": {"count": sum(s.get("count", 1) for s in skips), "items": skips[:200]},
+        "images": {"files": site.files, "linked": site.linked, "copied": site.copied},
+        "notes": notes, "skips": {"count": len(skips), "items": skips[:200]},   # the page lists the first 200
     }
     index = site.finish(manifest)
     return {**manifest, "index": str(index), "seconds": round(time.perf_counter() - t0, 2)}

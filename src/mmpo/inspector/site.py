@@ -112,8 +112,8 @@ class Site:
                 p.unlink()
         (self.out / MARKER).write_text("written by mmpo inspect; rerunning into this folder replaces it\n")
         self.chunk_size = chunk_size
-        self.images: dict[str, str] = {}
-        self.linked = self.copied = 0
+        self.images: dict[str, str] = {}   # path as given, and absolute -> URL
+        self.linked = self.copied = self.files = 0
 
     def table(self, key: str, *, vocab: tuple[str, ...] = (), plain: tuple[str, ...] = ()) -> Table:
         return Table(self, key, self.out / "data" / key.replace("/", os.sep), vocab, plain)
@@ -122,6 +122,9 @@ class Site:
         """The page's URL of an image file, hard-linked (or copied) into images/ the first time it is seen."""
         if path is None:
             return None
+        seen = self.images.get(str(path))   # the same path string again (every pair of a prompt)
+        if seen is not None:
+            return seen
         src = os.path.abspath(path)
         if src not in self.images:
             name = hashlib.sha1(src.encode("utf-8")).hexdigest()[:16] + Path(src).suffix.lower()
@@ -137,6 +140,8 @@ class Site:
                     raise MMPOError(f"cannot copy image {src} into {dest.parent}: {exc.strerror or exc}") from None
                 self.copied += 1
             self.images[src] = f"images/{name}"
+            self.files += 1
+        self.images[str(path)] = self.images[src]
         return self.images[src]
 
     def copy_file(self, src: Path, rel: str) -> str:
