@@ -101,6 +101,10 @@ def test_pairs_page_image_filters_search_and_pages(page, small_run):
     # Reopening the link shows the same list.
     page.open(page.url.split("#", 1)[1])
     wait_text(page, "#count", "1 of 13 pairs")
+    # A link with a filter value the data does not have shows everything, not an empty list.
+    page.open("pairs?subset=no-such-subset")
+    wait_text(page, "#count", "13 pairs")
+    assert page.input_value("#f-subset") == ""
 
 
 def test_samples_grouped_by_prompt_with_pass_rate(page, small_run):

@@ -150,7 +150,7 @@ const MMPO = (() => {
     const ix = await loadIndex(spec.table);
     if (id !== S.renderId) return;
     const state = { q: params.get("q") || "", deep: params.get("deep") === "1", page: +(params.get("page") || 0) };
-    for (const [col] of spec.filters) state[col] = params.get(col) || "";
+    for (const [col] of spec.filters) state[col] = ix.order[col].includes(params.get(col)) ? params.get(col) : "";
     for (const x of spec.extra || []) state[x.id] = params.get(x.id) === "1";
 
     const search = el("input", { type: "search", id: "search", value: state.q, placeholder: "search pid, question, answer" });
