@@ -235,3 +235,11 @@ def test_bad_pairs_line_is_named_or_skipped_and_listed(small_run, tmp_path):
     summary = write_inspector([pairs], tmp_path / "b", on_error="skip")
     assert summary["pairs"]["n"] == small_run.n_pairs - 1
     assert [(s["file"], s["line"], s["field"]) for s in summary["skips"]["items"]] == [(str(ann), 2, "chosen")]
+
+
+def test_search_text_is_the_question_not_the_shared_instructions(small_run, tmp_path):
+    write_inspector([small_run.root], tmp_path / "site")
+    ix = index(tmp_path / "site", "pairs")
+    assert not any("answer with steps" in t for t in ix["texts"])
+    assert ix["texts"][ix["text"][0]] == " ".join(
+        f"{small_run.pids[0]} {small_run.records[0]['question']} {small_run.records[0]['answer']}".lower().split())

@@ -155,10 +155,12 @@ def write_pairs(site: Site, folders: list[Path], *, on_error: str, skips: list[d
             verdict = f"{chosen['verdict']} vs {rejected['verdict']}"
             shown = (s or {}).get("question") or question
             row = {"pid": pid, "subset": p.subset, "kind": kind, "image": site.image(image), "question": shown,
-                   "prompt": question if question != shown else None, "answer": answer, "qtype": qtype, "pass": [s["correct"], s["n"]] if s else None,
-                   "source": f"{p.source}:{p.line}", "chosen": chosen, "rejected": rejected}
+                   "prompt": question if question != shown else None, "answer": answer, "qtype": qtype,
+                   "pass": [s["correct"], s["n"]] if s else None, "source": f"{p.source}:{p.line}",
+                   "chosen": chosen, "rejected": rejected}
+            # Search sees the question itself, not the instructions every prompt shares.
             table.add(row, subset=p.subset or UNKNOWN, verdict=verdict, qtype=qtype, bucket=bucket, pid=pid,
-                      text=f"{pid or ''} {question} {answer or ''}")
+                      text=f"{pid or ''} {shown} {answer or ''}")
     if unmatched:
         notes.append(f"{unmatched} pair(s) not found in any samples file: their pid, question type and pass rate "
                      "are unknown and their verdicts follow the subset's kind (give the samples file too)")
