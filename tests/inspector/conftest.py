@@ -113,9 +113,10 @@ def small_run(tmp_path_factory):
     return build_run(tmp_path_factory.mktemp("run"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    """A headless chromium context; fails (never skips) when chromium or playwright is missing."""
+    """A headless chromium context, closed after its module; fails (never skips) when chromium or
+    playwright is missing."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: the inspector's browser test needs Debian's chromium "
                     "(`make browser`, or: apt-get update && apt-get install -y --no-install-recommends chromium)")
