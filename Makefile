@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mmpo-installed
 DEMO_OUT ?= demo-out
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,13 +20,20 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# Debian's chromium for the inspector's browser test (tests/inspector/), driven by playwright
+# (never `playwright install`: nothing is downloaded but the Debian package). Skipped when present.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+
 demo: $(STAMP)
 	$(VENV)/bin/mmpo demo --out $(DEMO_OUT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
 
-test: $(STAMP) lint
+test: $(STAMP) browser lint
 	$(PY) -m pytest -q
 
 clean:

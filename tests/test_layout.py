@@ -91,7 +91,8 @@ def test_dependency_rules(rule):
 
 
 def test_every_stage_is_a_subpackage():
-    for stage in ("data", "synth", "models", "answers", "sample", "pairs", "train", "eval", "pretrain", "demo"):
+    for stage in ("data", "synth", "models", "answers", "sample", "pairs", "train", "eval", "pretrain", "inspector",
+                  "demo"):
         assert (SRC / stage / "__init__.py").is_file(), stage
     flat = sorted(p.name for p in SRC.glob("*.py"))
     assert flat == ["__init__.py", "cli.py", "errors.py"], flat
@@ -110,5 +111,6 @@ def test_comments_cite_only_the_repository():
 
 def test_tests_mirror_the_package():
     tests = Path(__file__).resolve().parent
-    for sub in ("data", "synth", "models", "answers", "sample", "pairs", "train", "eval", "pretrain", "demo"):
+    for sub in ("data", "synth", "models", "answers", "sample", "pairs", "train", "eval", "pretrain", "inspector",
+                "demo"):
         assert list((tests / sub).glob("test_*.py")), f"no tests/{sub}/test_*.py"

@@ -4,7 +4,7 @@ Usage:
     mmpo synth --n 2000 --seed 0 --out data/       # the embedded visual-math benchmark
     mmpo model tiny --arch llava --size small --out models/tiny
     mmpo check --answer 0.5 --type float --precision 1 "... Final answer: 1/2"
-    mmpo sample / pairs / train / eval / report / demo  (see `mmpo <cmd> --help`)
+    mmpo sample / pairs / train / eval / report / inspect / demo  (see `mmpo <cmd> --help`)
 
 Each subcommand's module calls the entry function of its stage's subpackage (`mmpo.sample.run`,
 `mmpo.train.run`, `mmpo.eval.run`, ...); see docs/stages.md.
@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("mmpo.commands.train", "train with the MPO loss"),
     "eval": ("mmpo.commands.eval", "direct vs chain-of-thought evaluation"),
     "report": ("mmpo.commands.report", "comparison tables and plots"),
+    "inspect": ("mmpo.commands.inspect", "browse samples, pairs, predictions and reports (a static site)"),
     "demo": ("mmpo.commands.demo", "the whole loop on the embedded default"),
     "iterate": ("mmpo.commands.iterate", "K rounds of sample -> pairs -> train -> eval, each from the last model"),
 }

@@ -256,7 +256,8 @@ def test_released_meta_with_cluster_paths_remaps_and_says_what_it_tried(tmp_path
     (local / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(InputError) as err:
         load_pairs(local / "meta.json")
-    assert "annotation file not found; tried /mnt/petrelfs/share/MMPR/annotations/geo.jsonl" in str(err.value)
+    assert "annotation file not found; tried " in str(err.value)
+    assert "/mnt/petrelfs/share/MMPR/annotations/geo.jsonl" in str(err.value)
     os.makedirs(tmp_path / "x", exist_ok=True)
     pairs = load_pairs(local / "meta.json", path_map=[f"/mnt/petrelfs/share/MMPR={local}"]).pairs
     assert pairs[0].images == (str(local / "images" / "geo" / "1.png"),) and pairs[1].images == ()

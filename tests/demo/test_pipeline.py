@@ -51,6 +51,15 @@ def test_tiny_demo_writes_every_stage(tmp_path):
         assert (out / "eval" / f"val-mpo-lr{lr}" / "scores.json").is_file()
     assert {"data", "base", "sample", "select", "train", "evaluate", "report"} <= set(saved["seconds"])
 
+    # The inspector of the run: its entry page and every list (pairs, samples, each eval).
+    site = out / "inspect"
+    assert (site / "index.html").is_file() and (site / "data" / "site.js").is_file()
+    manifest = json.loads((site / "data" / "site.js").read_text().removeprefix("MMPO.site(").rstrip().removesuffix(");"))
+    assert manifest["pairs"]["n"] == saved["pairs"]["pairs"]["total"]
+    assert manifest["samples"]["n"] == cfg.n_train
+    assert [e["name"] for e in manifest["evals"]][:4] == ["base", "mpo", "sft_chosen", "dpo"]
+    assert manifest["compare"] == ["base", "mpo"] and manifest["reports"][0]["figures"]
+
 
 @pytest.mark.slow
 def test_tiny_demo_with_two_seeds_reports_the_spread(tmp_path):

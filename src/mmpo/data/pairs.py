@@ -46,22 +46,25 @@ class Pair:
     line: int | None = None
     subset: str | None = None
     record: int | None = None  # 0-based row of a parquet file or dataset (text files: `line`)
+    answer_gt: Any = None      # the MMPR line's gold answer, when it has one (shown by `mmpo inspect`)
 
 
 @dataclass
 class PairSet:
     pairs: list[Pair]
     stats: Counter = field(default_factory=Counter)
+    skipped: list[dict[str, Any]] = field(default_factory=list)   # {file, line, record, field, reason} per skip
 
 
 # ---- reading ---------------------------------------------------------------------------------------
 
 def load_pairs(path: str | os.PathLike, *, seed: int = 0, on_error: str = "raise",
-               path_map: Sequence[str] | None = None) -> PairSet:
+               path_map: Sequence[str] | None = None, repeat: bool = True) -> PairSet:
     """Read pairs from an MMPR meta.json (or its folder), a JSONL or parquet file, or a `datasets` folder.
 
     `path_map`: "OLD=NEW" prefix replacements for the paths a meta.json names (the released MMPR
-    meta.json names the authors' cluster paths; map them onto a local copy).
+    meta.json names the authors' cluster paths; map them onto a local copy). `repeat=False` reads
+    each MMPR line once, as the files hold it, ignoring `repeat_time`.
     """
     from mmpo.data.sources import is_dataset_folder
 
@@ -71,7 +74,7 @@ def load_pairs(path: str | os.PathLike, *, seed: int = 0, on_error: str = "raise
     path = Path(path)
     if path.is_dir():
         if (path / "meta.json").is_file():
-            return _load_mmpr(path / "meta.json", seed, on_error, mapping)
+            return _load_mmpr(path / "meta.json", seed, on_error, mapping, repeat)
         if is_dataset_folder(path):
             out = PairSet([])
             _read_rows(path, path, out, on_error, subset=None)
@@ -80,7 +83,7 @@ def load_pairs(path: str | os.PathLike, *, seed: int = 0, on_error: str = "raise
     if not path.exists():
         raise InputError("file does not exist", path=path)
     if path.suffix == ".json":
-        return _load_mmpr(path, seed, on_error, mapping)
+        return _load_mmpr(path, seed, on_error, mapping, repeat)
     out = PairSet([])
     _read_rows(path, path.parent, out, on_error, subset=None)
     return out
@@ -102,15 +105,17 @@ def _candidates(raw: str, meta_dir: Path, mapping: list[tuple[str, str]]) -> lis
     mapped = next((new + raw[len(old):] for old, new in mapping if raw.startswith(old)), raw)
     path = Path(mapped)
     if path.is_absolute():
-        # mmpo pairs writes absolute paths; a folder that moved still has its files next to meta.json.
-        found = [path, meta_dir / path.name]
+        # mmpo pairs writes absolute paths and its annotations next to meta.json: a folder copied or
+        # moved elsewhere reads its own files first, then the path as written.
+        found = [meta_dir / path.name, path]
     else:
         # The authors' loader opens relative paths from the working directory; mmpo tries meta's folder first.
         found = [meta_dir / path, Path.cwd() / path]
     return list(dict.fromkeys(found))
 
 
-def _load_mmpr(meta_path: Path, seed: int, on_error: str, mapping: list[tuple[str, str]]) -> PairSet:
+def _load_mmpr(meta_path: Path, seed: int, on_error: str, mapping: list[tuple[str, str]],
+               repeat_lines: bool = True) -> PairSet:
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -146,10 +151,13 @@ def _load_mmpr(meta_path: Path, seed: int, on_error: str, mapping: list[tuple[st
         subset = PairSet([])
         _read_rows(annotation, root, subset, on_error, subset=name, root_note=root_note)
         out.stats.update(subset.stats)
-        kept = _repeat(subset.pairs, float(repeat))
+        out.skipped += subset.skipped
+        if not repeat_lines:
+            out.pairs.extend(subset.pairs)
+            continue
         if repeat > 1 and repeat != int(repeat):
             out.stats[f"repeat_time_fraction_ignored:{name}"] += 1
-        out.pairs.extend(kept)
+        out.pairs.extend(_repeat(subset.pairs, float(repeat)))
     return out
 
 
@@ -169,6 +177,8 @@ def _read_rows(path: Path, image_root: Path, out: PairSet, on_error: str, subset
         if on_error == "raise":
             raise exc
         out.stats["skipped_bad_record"] += 1
+        out.skipped.append({"file": exc.path, "line": exc.line, "record": exc.record, "field": exc.field,
+                            "reason": exc.reason})
 
     splits = dataset_splits(path)
     split = "train" if splits and "train" in splits else None  # preference data trains on its train split
@@ -315,4 +325,5 @@ def parse_pair(obj: Any, *, source=None, line: int | None = None, image_root: Pa
             raise InputError(f"expected a string or messages, got {type(prompt).__name__}", **where, field="prompt")
     else:
         raise InputError("missing required field (MMPR: question; TRL: prompt)", **where, field="question")
-    return Pair(messages, chosen, rejected, images, None if source is None else str(source), line, subset, record)
+    return Pair(messages, chosen, rejected, images, None if source is None else str(source), line, subset, record,
+                obj.get("answer_gt"))

@@ -379,6 +379,9 @@ def run_demo(cfg: DemoConfig, out: str | Path) -> dict[str, Any]:
     print("\n" + table)
     print(f"\nresults: {out / 'results.json'}\nreport: {report_dir}/ (report.md, direct_vs_cot.png, "
           f"training_curves.png)\ntotal {results['seconds']['total']:.0f} s")
+    from mmpo.inspector.run import write_inspector
+
+    print(f"inspector: {write_inspector([out], out / 'inspect')['index']} (open it in a browser)")
     return results
 
 

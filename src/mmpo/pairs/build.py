@@ -44,17 +44,19 @@ SUFFIX = {
     "format": "_pairs_vqa_format_rules",
 }
 
-# Pass-rate buckets (share of a prompt's responses that are correct).
-_BUCKETS = ("0%", "1-25%", "26-50%", "51-75%", "76-99%", "100%")
+# Pass-rate buckets (share of a prompt's responses that are correct): stats.json's histogram and
+# the inspector's pass-rate filter.
+PASS_RATE_BUCKETS = ("0%", "1-25%", "26-50%", "51-75%", "76-99%", "100%")
 
 
-def _bucket(n_correct: int, n: int) -> str:
+def pass_rate_bucket(n_correct: int, n: int) -> str:
+    """The PASS_RATE_BUCKETS entry of a prompt with n_correct correct responses out of n."""
     if n_correct == 0:
-        return _BUCKETS[0]
+        return PASS_RATE_BUCKETS[0]
     if n_correct == n:
-        return _BUCKETS[-1]
+        return PASS_RATE_BUCKETS[-1]
     pct = 100.0 * n_correct / n
-    return _BUCKETS[1 + min(3, int((pct - 1e-9) // 25))]
+    return PASS_RATE_BUCKETS[1 + min(3, int((pct - 1e-9) // 25))]
 
 
 def build_pairs(paths: list[str | os.PathLike], out_dir: str | os.PathLike, *, max_pairs_per_prompt: int = 15,
@@ -69,7 +71,7 @@ def build_pairs(paths: list[str | os.PathLike], out_dir: str | os.PathLike, *, m
     skips: list[dict[str, Any]] = []
     subsets: dict[str, list[dict[str, Any]]] = {}
     images: dict[str, list[str]] = {}
-    hist = Counter({b: 0 for b in _BUCKETS})
+    hist = Counter({b: 0 for b in PASS_RATE_BUCKETS})
     verdicts = Counter({v: 0 for v in (*VERDICTS, "unlabelled")})
     kinds = Counter({"correctness": 0, "format": 0, "dropout_ntp": 0})
     no_pairs = Counter({"all_correct": 0, "all_wrong": 0, "no_ground_truth_without_ntp": 0, "other": 0})
@@ -86,7 +88,7 @@ def build_pairs(paths: list[str | os.PathLike], out_dir: str | os.PathLike, *, m
         has_gt = s.get("answer") not in (None, "")
         if has_gt:
             with_answer += 1
-            hist[_bucket(v["correct"], len(resp))] += 1
+            hist[pass_rate_bucket(v["correct"], len(resp))] += 1
         got = prompt_pairs(s, max_pairs=max_pairs_per_prompt, seed=seed)
         skipped.update(got["counts"])
         base = _subset_name(name or s.get("source") or "mmpo")
@@ -145,7 +147,7 @@ def build_pairs(paths: list[str | os.PathLike], out_dir: str | os.PathLike, *, m
         "verdicts": dict(verdicts),
         "format_failures": verdicts["format_failure"],
         "truncated_responses": n_trunc,
-        "pass_rate_histogram": {b: hist[b] for b in _BUCKETS},
+        "pass_rate_histogram": {b: hist[b] for b in PASS_RATE_BUCKETS},
         "pairs": {**dict(kinds), "total": sum(kinds.values())},
         "prompts_without_pairs": dict(no_pairs),
         "pairs_not_made": dict(skipped),
@@ -230,6 +232,15 @@ def _subset_name(raw: str) -> str:
 
 def _ratio_tag(ratio: Any) -> str:
     return f"_sr{float(ratio):g}_wo_image" if ratio is not None else "_sr0.5_wo_image"
+
+
+def pair_kind(subset: str | None) -> str | None:
+    """The kind of pairs a subset holds, read from its name's MMPR suffix: correctness, format,
+    dropout_ntp, or None for a name without one."""
+    for kind, suffix in SUFFIX.items():
+        if subset and subset.endswith(suffix):
+            return kind
+    return "dropout_ntp" if subset and subset.endswith("_wo_image") else None
 
 
 def _answer_text(answer: Any) -> str:
