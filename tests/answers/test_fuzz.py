@@ -11,7 +11,7 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mmpo.answers import SYMBOLIC_BUDGET_S, VERDICTS, check_answer, extract_answer
+from mmpo.answers import SYMBOLIC_BUDGET_S, VERDICTS, check_answer, extract_answer, symbolic_pool
 from mmpo.answers import symbolic as sym
 
 BOUND_S = SYMBOLIC_BUDGET_S + 1.5
@@ -76,17 +76,20 @@ def test_labelled_unicode_answers(prefix, body, lenient):
 @settings(FUZZ, max_examples=600)
 @given(PREFIXES, LATEXY)
 def test_latex_like_answers(prefix, body):
-    real_parse = sym._parse
+    real_ask = symbolic_pool.ask
+    sent = []
 
-    def spy(latex):  # everything that reaches math-verify passed the safety filter
-        assert sym.unsafe_reason(latex) is None
-        return real_parse(latex)
+    def spy(kind, a, b, deadline):  # everything that reaches math-verify's worker passed the safety filter
+        assert sym.unsafe_reason(a) is None and (b == "" or sym.unsafe_reason(b) is None)
+        sent.append(kind)
+        return real_ask(kind, a, b, deadline)
 
-    sym._parse = spy
+    symbolic_pool.ask = spy
     try:
         _check(prefix + body)
     finally:
-        sym._parse = real_parse
+        symbolic_pool.ask = real_ask
+    assert set(sent) <= {"eq", "value"}
 
 
 @settings(FUZZ, max_examples=300)
