@@ -310,7 +310,8 @@ def worker_pids() -> list[int]:
 
 
 def shutdown() -> None:
-    """End all workers: close their stdin (an idle worker exits at once), kill any still running."""
+    """End all workers: close their stdin (an idle worker exits at once), kill any still running or
+    still starting."""
     if _owner != os.getpid():
         _reset_after_fork()
         return
@@ -319,6 +320,9 @@ def shutdown() -> None:
         _all.clear()
         _idle.clear()
     for w in workers:
+        if not w.ready:  # still importing: it would read the end of its input only once ready
+            w.kill()
+            continue
         try:
             w.proc.stdin.close()
         except OSError:
