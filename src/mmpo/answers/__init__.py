@@ -51,9 +51,10 @@ from the default mode on purpose:
 Use it to report numbers comparable to the MathVista leaderboard; use the default mode for labels.
 
 Safety: no eval/exec/sympify of model text (math-verify is used with LaTeX parsing only); every check
-finishes in bounded time in any thread (`mmpo.answers.symbolic`): plain numbers and options never
-touch sympy, and symbolic work is filtered, capped at SYMBOLIC_BUDGET_S seconds and run in a worker
-thread.
+finishes in bounded time in any thread or process (`mmpo.answers.symbolic`): plain numbers and options
+never touch sympy, and symbolic work is filtered, then run in a worker process that is killed at the
+check's deadline (SYMBOLIC_BUDGET_S seconds) and replaced (`mmpo.answers.symbolic_pool`), so a slow
+answer leaves nothing running and does not change the verdicts of the checks after it.
 """
 
 from mmpo.answers.check import (

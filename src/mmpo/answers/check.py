@@ -14,7 +14,7 @@ from mmpo.answers.mathvista import mathvista_compare
 
 VERDICTS = ("correct", "incorrect", "format_failure")
 SCORINGS = ("default", "mathvista")
-SYMBOLIC_BUDGET_S = 2.0  # wall-clock budget for all symbolic work of one check
+SYMBOLIC_BUDGET_S = 2.0  # wall-clock budget for all symbolic work of one check (waits for a worker not counted)
 
 
 @dataclass(frozen=True, slots=True)
