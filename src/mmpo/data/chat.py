@@ -38,7 +38,9 @@ def encode(processor: Any, texts: Sequence[str], images: Sequence[Any] | None = 
         # One list per prompt (empty for a text-only one): Gemma 3's and SmolVLM's processors
         # count images per prompt, and every other processor reads this layout too.
         kwargs["images"] = [[] if im is None else [im] for im in images]
-    return processor(**kwargs)
+    batch = processor(**kwargs)
+    batch.pop("labels", None)  # PaliGemma's processor labels the prompt itself; prompts are never targets
+    return batch
 
 
 def image_token_count(processor: Any, image: Any) -> int:

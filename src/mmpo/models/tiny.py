@@ -88,6 +88,10 @@ def build_tiny(arch: str, size: str = "unit", seed: int = 0, **options) -> tuple
     with fork:
         torch.manual_seed(seed)
         model = AutoModelForImageTextToText.from_config(copy.deepcopy(config), dtype=torch.float32)
+        if arch == "gemma3":
+            from mmpo.models.tiny_gemma import gemma3_weights
+
+            gemma3_weights(model)
     tok = processor.tokenizer
     model.generation_config = GenerationConfig(
         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,

@@ -5,7 +5,8 @@
 - gemma3: SigLIP (patch 8 on 64 px), features pooled 2x2 to 16 tokens per image between
   `<start_of_image>` and `<end_of_image>`; image tokens attend to each other bidirectionally
   (`token_type_ids` 1); Gemma 3 text with alternating sliding-window (16 tokens) and full layers,
-  tied embeddings.
+  tied embeddings; the image projection is random (`gemma3_weights`), not zeros as the family
+  initialises it.
 - paligemma: SigLIP (patch 16 on 64 px): 16 image tokens first, then `<bos>`, the prompt and a
   newline (the processor's layout); the image and the prompt form a prefix that attends
   bidirectionally (`token_type_ids` 0), the answer is causal (1). Gemma text, positions from 1,
@@ -49,6 +50,15 @@ def gemma3(d: dict, tok: Any, image_size: int):
     processor = Gemma3Processor(image_processor=ip, tokenizer=tok, chat_template=tok.chat_template,
                                 image_seq_length=n_img)
     return config, processor
+
+
+def gemma3_weights(model: Any) -> None:
+    """Gemma 3 initialises its image projection to zeros (pretrained weights replace it), so a
+    random model would see every image as zeros; a random projection makes images matter."""
+    import torch
+
+    with torch.no_grad():
+        model.model.multi_modal_projector.mm_input_projection_weight.normal_(0.0, 0.02)
 
 
 def paligemma(d: dict, tok: Any, image_size: int):
