@@ -94,3 +94,27 @@ def test_family_runs_the_whole_loop(arch, bench, alternating_checker, tmp_path, 
     assert type(trained).__name__ == type(start).__name__ and trained.config.model_type == arch
     moved = [n for (n, a), b in zip(trained.state_dict().items(), start.state_dict().values()) if not torch.equal(a, b)]
     assert moved, "training changed no weight"
+
+
+def test_readme_support_table_is_what_the_tests_check():
+    """Each cell of README's support table is backed by a test: loads (the loop above, every arch),
+    prefill reuse (tests/sample/test_prefill.py runs every arch in PREFILL_REUSE_TYPES), shared
+    prefix (tests/train/test_logps_families.py every arch in ROPE_1D | ROPE_MULTIMODAL), TRL parity
+    (tests/train/test_trl_parity.py, the lists in tests/_support.py)."""
+    from pathlib import Path
+
+    from _support import TRL_BOTH_FORWARDS, TRL_SHARED_PREFIX_ONLY
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Supported model families", 1)[1].split("\n## ", 1)[0]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith("| family")]
+    table = {row[1].strip("`"): row[2:] for row in rows}
+    assert list(table) == list(ARCHS)
+    assert PREFILL_REUSE_TYPES <= set(ARCHS) and ROPE_1D | ROPE_MULTIMODAL <= set(ARCHS)  # every claim has a tiny model
+    for arch, (loads, prefill, shared, trl) in table.items():
+        assert loads == "yes", arch
+        assert prefill == ("yes" if arch in PREFILL_REUSE_TYPES else "no"), arch
+        assert shared == ("yes" if arch in ROPE_1D | ROPE_MULTIMODAL else "no"), arch
+        want = "both" if arch in TRL_BOTH_FORWARDS else "shared prefix" if arch in TRL_SHARED_PREFIX_ONLY else "no"
+        assert trl.split(" (")[0] == want, arch
