@@ -49,7 +49,6 @@ def _messages(caplog, prefix: str) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.getMessage().startswith(prefix)]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("arch", ARCHS)
 def test_family_runs_the_whole_loop(arch, bench, alternating_checker, tmp_path, caplog, capsys):
     from mmpo.train import logps

@@ -9,8 +9,10 @@ This module owns every way the trainer, the reference pass and the benchmarks ge
 
 - `shared_prefix` (default): one packed row per pair, `[prompt | chosen | rejected]`, with a 4D
   additive mask that hides chosen from rejected and positions that restart at the prompt's end
-  for rejected (M-RoPE models: positions continuing from the prompt's rope index). Each image goes
-  through the vision tower once and each prompt token through the decoder once.
+  for rejected (M-RoPE models: positions continuing from the prompt's rope index). The mask
+  keeps the family's own attention pattern: Gemma 3's bidirectional image tokens and
+  sliding-window layers, PaliGemma's bidirectional prefix. Each image goes through the vision
+  tower once and each prompt token through the decoder once.
 - `plain`: 2B rows `[prompt | chosen]`, `[prompt | rejected]`, what every peer runs.
 
 Where the shared prefix would not be exact (an architecture without an equivalence test, an
