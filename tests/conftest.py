@@ -5,7 +5,8 @@ Fixtures (all offline, CPU, seconds):
 - `tiny_model_dir(arch, size="unit", seed=0, **options) -> Path`: a saved tiny checkpoint
   (safetensors + processor) that `mmpo.models.load_model` reads. Built once per session per
   argument set; treat it as read-only (copy it before writing into it).
-  arch: "llava" | "qwen2_vl" | "internvl"; size: "unit" (~0.2M params) | "small" (~2.5M);
+  arch: any of `mmpo.models.ARCHS` (transformers model_type names); size: "unit" (~0.2M params) |
+  "small" (~2.5M);
   options: `image_size=64`, llava's `vision="clip"|"siglip"` / `text="llama"|"qwen2"`, `overrides={...}`.
 - `tiny_model(arch, size="unit", **same) -> (model, processor)`: a fresh copy loaded from
   `tiny_model_dir` (eval mode, float32), free to train or modify.

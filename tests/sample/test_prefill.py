@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from mmpo.data.chat import chat_prompt, encode
-from mmpo.sample.prefill import draw_samples, supports_prefill_reuse
+from mmpo.models import ARCHS as ALL_ARCHS
+from mmpo.sample.prefill import PREFILL_REUSE_TYPES, draw_samples, supports_prefill_reuse
 
-ARCHS = ["llava", "qwen2_vl", "internvl"]
+ARCHS = [a for a in ALL_ARCHS if a in PREFILL_REUSE_TYPES]  # every claim has its test here
 QUESTIONS = ["What is 2 + 3?", "How many dark squares are in the picture? Think step by step."]
 
 
@@ -16,11 +17,16 @@ def _sharpen(model):
     """Random tiny models attend almost uniformly and predict almost uniformly, so a position or
     cache mistake would move probabilities by less than 1e-5. Larger query/key and output weights
     make attention position-sensitive and predictions peaked, so such mistakes show."""
+    text = getattr(model.model, "language_model", None) or model.model.text_model
     with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "language_model" in name and name.endswith(("q_proj.weight", "k_proj.weight")):
+        for name, p in text.named_parameters():
+            if name.endswith(("q_proj.weight", "k_proj.weight")):
                 p.mul_(8.0)
-        model.get_output_embeddings().weight.mul_(20.0)
+        if model.get_output_embeddings().weight is model.get_input_embeddings().weight:
+            # Gemma's tied head: untie it and sharpen less (its hidden states are larger).
+            model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight * 3.0)
+        else:
+            model.get_output_embeddings().weight.mul_(20.0)
     return model
 
 
@@ -38,9 +44,11 @@ def _plain_probs(model, processor, text, image, tokens):
     n_prompt = enc["input_ids"].shape[1]
     extra = {k: v for k, v in enc.items() if k not in ("input_ids", "attention_mask")}
     ids = torch.cat([enc["input_ids"], torch.tensor([tokens], dtype=torch.long)], dim=1)
-    if "mm_token_type_ids" in extra:
-        extra["mm_token_type_ids"] = torch.cat(
-            [extra["mm_token_type_ids"], torch.zeros(1, len(tokens), dtype=torch.long)], dim=1)
+    for key in ("mm_token_type_ids", "token_type_ids"):
+        if key in extra:
+            # Generated tokens are text (0), except in PaliGemma, where they are its causal suffix (1).
+            kind = 1 if key == "token_type_ids" and model.config.model_type == "paligemma" else 0
+            extra[key] = torch.cat([extra[key], torch.full((1, len(tokens)), kind, dtype=torch.long)], dim=1)
     with torch.no_grad():
         logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), **extra).logits[0]
     return torch.log_softmax(logits[n_prompt - 1: n_prompt + len(tokens)].float(), dim=-1)
@@ -73,6 +81,35 @@ def test_step_probabilities_match_plain_forward(arch, tiny_model, tiny_image):
             # Every drawn token is inside the top 20 of its step.
             for step, tok in enumerate(c.tokens):
                 assert tok in torch.topk(c.logprobs[step], 20).indices.tolist()
+
+
+@pytest.mark.parametrize("arch, quirk", [("gemma3", "bidirectional images"), ("paligemma", "bidirectional prefix"),
+                                         ("qwen2_5_vl", "M-RoPE"), ("qwen3_vl", "M-RoPE"), ("glm4v", "M-RoPE")])
+def test_each_reproduced_quirk_matters(arch, quirk, tiny_model, tiny_image, monkeypatch):
+    """Negative controls: the prefill without the token types that make attention bidirectional,
+    or with 1D positions for an M-RoPE model, moves the step log-probabilities far beyond 1e-4."""
+    import mmpo.sample.prefill as sampling
+
+    model, processor = tiny_model(arch)
+    _sharpen(model)
+    texts, images = _prompts(processor, tiny_image)
+
+    def worst() -> float:  # the largest log-probability error over every step of every sample
+        outs = draw_samples(model, processor, texts, images, n=2, seeds=[5, 6], temperature=1.0, top_k=20,
+                            max_new_tokens=6, return_logprobs=True)
+        return max((c.logprobs - _plain_probs(model, processor, t, im, c.tokens)[: c.logprobs.shape[0]])
+                   .abs().max().item() for t, im, g in zip(texts, images, outs) for c in g)
+
+    assert worst() < 1e-4
+    if quirk == "M-RoPE":
+        monkeypatch.setattr(sampling, "_MROPE_TYPES", set())
+    else:
+        def without_token_types(*args, **kw):
+            batch = encode(*args, **kw)
+            batch.pop("token_type_ids")
+            return batch
+        monkeypatch.setattr(sampling, "encode", without_token_types)
+    assert worst() > 5e-3  # 50 times the tolerance (PaliGemma's is the smallest, ~1.6e-2)
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -175,3 +175,10 @@ def test_end_to_end_sample_pairs_train(tmp_path, tiny_model_dir, bench, monkeypa
     state = json.loads((tmp_path / "run" / "trainer_state.json").read_text())
     losses = [h["loss"] for h in state["log_history"] if "loss" in h]
     assert len(losses) == 2 and all(x == x and x > 0 for x in losses)
+
+
+def test_dropout_ntp_with_a_processor_that_needs_images_is_a_clear_error(tmp_path, tiny_model_dir, bench):
+    _, plain = bench
+    with pytest.raises(MMPOError, match=r"--dropout-ntp continues responses without the image, which this model's "
+                                        r"processor \(PaliGemmaProcessor\) refuses"):
+        run_sampling(_opts(tiny_model_dir("paligemma"), plain, tmp_path / "s.jsonl", n=2, dropout_ntp=True))

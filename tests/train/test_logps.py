@@ -163,10 +163,12 @@ def test_the_mask_is_what_makes_rejected_exact(monkeypatch):
     model, b = tiny("llava"), batch("llava")
     _, ref_r = naive_logps(model, "llava", b)
 
-    def leaky(segment, dtype):
-        return _shared_prefix_mask(segment.masked_fill(segment == CHOSEN, PROMPT), dtype)
+    causal_allowed = logps_module._causal_allowed
 
-    monkeypatch.setattr(logps_module, "_shared_prefix_mask", leaky)
+    def leaky(segment):
+        return causal_allowed(segment.masked_fill(segment == CHOSEN, PROMPT))
+
+    monkeypatch.setattr(logps_module, "_causal_allowed", leaky)
     out = call(shared_prefix_logps, model, b)
     assert (out["rejected_logps"] - ref_r).abs().max() > 1e-3
 

@@ -12,6 +12,7 @@ import pytest
 import trl  # noqa: E402  (the parity reference; a test dependency)
 
 from _mpo_data import step_logs, train_args, write_pairs
+from _support import TRL_BOTH_FORWARDS, TRL_SHARED_PREFIX_ONLY
 from mmpo.data.pairs import load_pairs
 from mmpo.train.collate import PairDataset
 from mmpo.train.trainer import MPOTrainer
@@ -37,8 +38,11 @@ def _trl_dataset(path):
     })
 
 
-@pytest.mark.parametrize("forward", ["shared_prefix", "plain"])
-@pytest.mark.parametrize("arch", ["llava", "qwen2_vl"])
+CASES = ([(a, f) for a in TRL_BOTH_FORWARDS for f in ("shared_prefix", "plain")]
+         + [(a, "shared_prefix") for a in TRL_SHARED_PREFIX_ONLY])  # which and why: tests/_support.py
+
+
+@pytest.mark.parametrize("arch, forward", CASES)
 def test_mpo_matches_trl_dpo_with_mpo_loss_list(arch, forward, tiny_model, tmp_path):
     data = write_pairs(tmp_path / "d", n=12)
 

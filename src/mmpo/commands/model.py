@@ -7,8 +7,11 @@ Usage:
     mmpo model smol --out models/smol --alignment train    # retrain it (~6 min on 2 cores)
     mmpo model info models/tiny-llava
 
-Archs: llava (CLIP + Llama; --vision siglip, --text qwen2 for variants), qwen2_vl (M-RoPE,
-variable image grids), internvl (transformers' native InternVL). Sizes: unit (~0.2M parameters,
+Archs are transformers model_type names: llava (CLIP + Llama; --vision siglip, --text qwen2 for
+variants), llava_next, llava_onevision (anyres tiles), qwen2_vl, qwen2_5_vl, qwen3_vl, glm4v
+(M-RoPE, variable image grids), internvl, idefics3, smolvlm (tiles), gemma3 (bidirectional image
+attention, sliding windows), mistral3 (Pixtral), paligemma (a bidirectional prefix); each
+module of mmpo.models.tiny_* says how many tokens an image gets. Sizes: unit (~0.2M parameters,
 for tests), small (~2.5M). The checkpoint (safetensors + processor) loads with
 `mmpo.models.load_model` and, with torchvision installed, with plain transformers.
 

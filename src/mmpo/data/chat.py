@@ -35,18 +35,26 @@ def encode(processor: Any, texts: Sequence[str], images: Sequence[Any] | None = 
     kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt",
                               "padding_side": padding_side}
     if present:
-        # Processors take a flat list of the images in prompt order.
-        kwargs["images"] = present
-    return processor(**kwargs)
+        # One list per prompt (empty for a text-only one): Gemma 3's and SmolVLM's processors
+        # count images per prompt, and every other processor reads this layout too.
+        kwargs["images"] = [[] if im is None else [im] for im in images]
+    batch = processor(**kwargs)
+    batch.pop("labels", None)  # PaliGemma's processor labels the prompt itself; prompts are never targets
+    return batch
 
 
 def image_token_count(processor: Any, image: Any) -> int:
     """How many image tokens the processor expands one image into."""
     text = chat_prompt(processor, "", image=True)
     ids = encode(processor, [text], [image])["input_ids"][0]
-    tok = processor.tokenizer
-    image_id = tok.convert_tokens_to_ids(processor.image_token)
-    return int((ids == image_id).sum())
+    return int((ids == image_token_id(processor)).sum())
+
+
+def image_token_id(processor: Any) -> int:
+    """The id of the tokens that image features replace (Gemma 3's processor names its begin-of-image
+    marker `image_token`; its tokenizer names the feature token)."""
+    tok = getattr(processor, "tokenizer", processor)
+    return tok.convert_tokens_to_ids(getattr(tok, "image_token", None) or processor.image_token)
 
 
 def eos_ids(model: Any, processor: Any) -> set[int]:

@@ -23,11 +23,50 @@ INTERNVL_START, INTERNVL_END, INTERNVL_CONTEXT, INTERNVL_VIDEO = "<img>", "</img
 SPECIAL_TOKENS = [PAD, BOS, "</s>", IM_START, EOS, LLAVA_IMAGE, QWEN_VISION_START, QWEN_VISION_END,
                   QWEN_IMAGE, QWEN_VIDEO, INTERNVL_START, INTERNVL_END, INTERNVL_CONTEXT, INTERNVL_VIDEO]
 
-# What the user turn shows for one image, per arch; each processor expands it to N image tokens.
+# Tokens of the families added later (LLaVA-NeXT and on), appended after the trained vocabulary
+# in this order for all of them, so the first three families' tokenizers (and the shipped base
+# model's) stay byte-identical and the later families share ids among themselves.
+IDEFICS_FAKE, IDEFICS_GLOBAL, END_OF_UTTERANCE = "<fake_token_around_image>", "<global-img>", "<end_of_utterance>"
+IDEFICS_TILES = [f"<row_{r}_col_{c}>" for r in range(1, 5) for c in range(1, 5)]
+GEMMA_BOI, GEMMA_EOI, GEMMA_IMAGE = "<start_of_image>", "<end_of_image>", "<image_soft_token>"
+PIXTRAL_IMAGE, PIXTRAL_BREAK, PIXTRAL_END = "[IMG]", "[IMG_BREAK]", "[IMG_END]"
+GLM_BOI, GLM_EOI, GLM_IMAGE, GLM_BOV, GLM_EOV, GLM_VIDEO = (
+    "<|begin_of_image|>", "<|end_of_image|>", "<|image|>", "<|begin_of_video|>", "<|end_of_video|>", "<|video|>")
+LATER_SPECIAL_TOKENS = [IDEFICS_FAKE, IDEFICS_GLOBAL, END_OF_UTTERANCE, *IDEFICS_TILES, GEMMA_BOI, GEMMA_EOI,
+                        GEMMA_IMAGE, PIXTRAL_IMAGE, PIXTRAL_BREAK, PIXTRAL_END, GLM_BOI, GLM_EOI, GLM_IMAGE, GLM_BOV,
+                        GLM_EOV, GLM_VIDEO]
+FIRST_ARCHS = ("llava", "qwen2_vl", "internvl")
+
+_QWEN = QWEN_VISION_START + QWEN_IMAGE + QWEN_VISION_END
+# What the user turn shows for one image, per arch; each processor expands it to the image's tokens.
 IMAGE_PLACEHOLDER = {
-    "llava": LLAVA_IMAGE,
-    "qwen2_vl": QWEN_VISION_START + QWEN_IMAGE + QWEN_VISION_END,
+    "llava": LLAVA_IMAGE, "llava_next": LLAVA_IMAGE, "llava_onevision": LLAVA_IMAGE,
+    "qwen2_vl": _QWEN, "qwen2_5_vl": _QWEN, "qwen3_vl": _QWEN,
     "internvl": INTERNVL_CONTEXT,
+    "idefics3": LLAVA_IMAGE, "smolvlm": LLAVA_IMAGE,
+    "gemma3": GEMMA_BOI,
+    "mistral3": PIXTRAL_IMAGE,
+    "glm4v": GLM_BOI + GLM_IMAGE + GLM_EOI,
+    "paligemma": LLAVA_IMAGE,
+}
+_QWEN_NAMES = {"image_token": QWEN_IMAGE, "video_token": QWEN_VIDEO, "vision_start_token": QWEN_VISION_START,
+               "vision_end_token": QWEN_VISION_END}
+_IDEFICS_NAMES = {"image_token": LLAVA_IMAGE, "fake_image_token": IDEFICS_FAKE, "global_image_token": IDEFICS_GLOBAL,
+                  "end_of_utterance_token": END_OF_UTTERANCE}
+# The named special tokens each arch's processor reads from its tokenizer (`tok.image_token`, ...).
+NAMED_TOKENS = {
+    "llava": {"image_token": LLAVA_IMAGE},
+    "llava_next": {"image_token": LLAVA_IMAGE},
+    "llava_onevision": {"image_token": LLAVA_IMAGE, "video_token": INTERNVL_VIDEO},
+    "qwen2_vl": _QWEN_NAMES, "qwen2_5_vl": _QWEN_NAMES, "qwen3_vl": _QWEN_NAMES,
+    "internvl": {"start_image_token": INTERNVL_START, "end_image_token": INTERNVL_END,
+                 "context_image_token": INTERNVL_CONTEXT, "video_token": INTERNVL_VIDEO},
+    "idefics3": _IDEFICS_NAMES,
+    "smolvlm": {**_IDEFICS_NAMES, "video_token": INTERNVL_VIDEO},
+    "gemma3": {"boi_token": GEMMA_BOI, "eoi_token": GEMMA_EOI, "image_token": GEMMA_IMAGE},
+    "mistral3": {"image_token": PIXTRAL_IMAGE},
+    "glm4v": {"image_token": GLM_IMAGE, "video_token": GLM_VIDEO},
+    "paligemma": {"image_token": LLAVA_IMAGE},
 }
 
 # ChatML, the layout Qwen2-VL and InternVL use; HF's messages format with content parts or a string.
@@ -98,24 +137,18 @@ def _trained_json() -> str:
 
 def build_tokenizer(arch: str) -> Any:
     """A transformers fast tokenizer for `arch` (special tokens named as its processor expects)."""
-    from tokenizers import Tokenizer
+    from tokenizers import AddedToken, Tokenizer
     from transformers import PreTrainedTokenizerFast
 
-    extra: dict[str, str] = {}
-    if arch == "llava":
-        extra = {"image_token": LLAVA_IMAGE}
-    elif arch == "qwen2_vl":
-        extra = {"image_token": QWEN_IMAGE, "video_token": QWEN_VIDEO,
-                 "vision_start_token": QWEN_VISION_START, "vision_end_token": QWEN_VISION_END}
-    elif arch == "internvl":
-        extra = {"start_image_token": INTERNVL_START, "end_image_token": INTERNVL_END,
-                 "context_image_token": INTERNVL_CONTEXT, "video_token": INTERNVL_VIDEO}
-    else:
+    if arch not in NAMED_TOKENS:
         raise ValueError(f"unknown arch {arch!r}")
+    backend = Tokenizer.from_str(_trained_json())
+    if arch not in FIRST_ARCHS:
+        backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in LATER_SPECIAL_TOKENS])
     tok = PreTrainedTokenizerFast(
-        tokenizer_object=Tokenizer.from_str(_trained_json()),
+        tokenizer_object=backend,
         pad_token=PAD, bos_token=BOS, eos_token=EOS, unk_token=None,
-        extra_special_tokens=extra, padding_side="left", model_max_length=4096,
+        extra_special_tokens=dict(NAMED_TOKENS[arch]), padding_side="left", model_max_length=4096,
     )
     tok.chat_template = chat_template(arch)
     return tok

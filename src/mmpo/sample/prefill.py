@@ -32,9 +32,12 @@ from mmpo.data.chat import encode, eos_ids
 
 log = logging.getLogger(__name__)
 
-# model_type values whose forward takes explicit positions and a DynamicCache as used below.
-PREFILL_REUSE_TYPES = {"llava", "internvl", "qwen2_vl", "qwen2_5_vl"}
-_MROPE_TYPES = {"qwen2_vl", "qwen2_5_vl"}
+# model_type values whose forward takes explicit positions and a DynamicCache as used below, each
+# verified against the plain forward (tests/sample/test_prefill.py, docs/shared-prefix.md).
+PREFILL_REUSE_TYPES = {"llava", "llava_next", "llava_onevision", "internvl", "idefics3", "smolvlm", "mistral3",
+                       "gemma3", "paligemma", "qwen2_vl", "qwen2_5_vl", "qwen3_vl", "glm4v"}
+_MROPE_TYPES = {"qwen2_vl", "qwen2_5_vl", "qwen3_vl", "glm4v"}
+_FIRST_POSITION = {"paligemma": 1}  # positions count from 1 in PaliGemma, from 0 elsewhere
 
 
 @dataclass
@@ -124,8 +127,9 @@ def _draw_reusing_prefill(model, processor, texts, images, *, n, seeds, temperat
                                                 attention_mask=mask, mm_token_type_ids=mm)
         delta = delta.view(b).to(device)
     else:
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        delta = torch.zeros(b, dtype=torch.long, device=device)
+        first = _FIRST_POSITION.get(model.config.model_type, 0)
+        pos = (mask.cumsum(-1) - 1).clamp(min=0) + first
+        delta = torch.full((b,), first, dtype=torch.long, device=device)
     extra = {k: v for k, v in enc.items() if k not in ("input_ids", "attention_mask")}
     cache = DynamicCache(config=model.config.get_text_config())
     # transformers 5.24 names the cache argument `cache`; earlier 5.x releases `past_key_values`.

@@ -142,6 +142,8 @@ def _run_sampling(opts: SampleOptions, out: Path) -> dict[str, Any]:
                 continue
             if model is None:
                 model, processor = load_model(opts.model, trust_remote_code=opts.trust_remote_code)
+                if opts.dropout_ntp:
+                    _check_text_only(processor)
             batch, images = [], []
             for rec in chunk:
                 try:
@@ -299,6 +301,17 @@ def _responses(opts, model, processor, batch, images, settings) -> list[list[dic
             _dropout_ntp(opts, model, processor, rec, resp)
         out.append(resp)
     return out
+
+
+def _check_text_only(processor) -> None:
+    """DropoutNTP continues responses without the image; some processors (PaliGemma's) refuse that."""
+    from mmpo.data.chat import chat_prompt, encode
+
+    try:
+        encode(processor, [chat_prompt(processor, "x", image=False)])
+    except ValueError as exc:
+        raise MMPOError(f"--dropout-ntp continues responses without the image, which this model's processor "
+                        f"({type(processor).__name__}) refuses: {exc}") from None
 
 
 def _dropout_ntp(opts, model, processor, rec, resp) -> None:

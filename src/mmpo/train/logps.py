@@ -9,8 +9,10 @@ This module owns every way the trainer, the reference pass and the benchmarks ge
 
 - `shared_prefix` (default): one packed row per pair, `[prompt | chosen | rejected]`, with a 4D
   additive mask that hides chosen from rejected and positions that restart at the prompt's end
-  for rejected (M-RoPE models: positions continuing from the prompt's rope index). Each image goes
-  through the vision tower once and each prompt token through the decoder once.
+  for rejected (M-RoPE models: positions continuing from the prompt's rope index). The mask
+  keeps the family's own attention pattern: Gemma 3's bidirectional image tokens and
+  sliding-window layers, PaliGemma's bidirectional prefix. Each image goes through the vision
+  tower once and each prompt token through the decoder once.
 - `plain`: 2B rows `[prompt | chosen]`, `[prompt | rejected]`, what every peer runs.
 
 Where the shared prefix would not be exact (an architecture without an equivalence test, an
@@ -40,9 +42,22 @@ logger = logging.getLogger(__name__)
 
 MECHANISMS = ("shared_prefix", "plain")
 # Architectures whose base model takes a custom 4D mask and explicit positions, and whose logits
-# are lm_head(hidden) with nothing after it; each one has an equivalence test.
-ROPE_1D = frozenset({"llava", "internvl"})
-ROPE_MULTIMODAL = frozenset({"qwen2_vl"})
+# are lm_head(hidden) with nothing after it; each one has an equivalence test (docs/shared-prefix.md).
+ROPE_1D = frozenset({"llava", "llava_next", "llava_onevision", "internvl", "idefics3", "smolvlm", "mistral3",
+                     "gemma3", "paligemma"})
+ROPE_MULTIMODAL = frozenset({"qwen2_vl", "qwen2_5_vl", "qwen3_vl", "glm4v"})
+# Attention that is not purely causal, reproduced in the packed mask from the prompt's token types:
+# Gemma 3's tokens of one image see each other (token type 1); PaliGemma's prefix (image and
+# prompt, token type 0) sees itself whole, its answer (token type 1) is causal.
+BIDIRECTIONAL_IMAGES = frozenset({"gemma3"})
+BIDIRECTIONAL_PREFIX = frozenset({"paligemma"})
+# The token type of completion tokens in the plain rows, where it is not 0 (text).
+COMPLETION_TOKEN_TYPE = {"paligemma": 1}
+# Positions that start at 1 (the model's own default), not 0.
+ONE_BASED_POSITIONS = frozenset({"paligemma"})
+# Sliding-window layers get their own packed mask (the window measured in positions), passed per
+# layer type; the base model takes a {layer type: mask} mapping.
+PER_LAYER_TYPE_MASKS = frozenset({"gemma3"})
 # Attention implementations that apply an arbitrary additive mask (flash-attention kernels ignore it).
 MASKED_ATTENTION = frozenset({"eager", "sdpa"})
 # Processor outputs with one value per prompt token; everything else (pixels, grids, sizes) is per image.
@@ -102,11 +117,12 @@ def shared_prefix_logps(model: torch.nn.Module, *, prompt_inputs: dict, chosen_i
     hf = _hf_model(model)
     rows = _pack_shared_prefix(prompt_inputs["input_ids"], prompt_inputs["attention_mask"], chosen_ids,
                                chosen_mask, rejected_ids, rejected_mask, pad_id=_pad_id(hf))
-    if hf.config.model_type in ROPE_MULTIMODAL:
+    model_type = hf.config.model_type
+    if model_type in ROPE_MULTIMODAL:
         positions = _mrope_positions(hf, rows, prompt_inputs)
     else:
-        positions = rows.position_ids
-    mask = _shared_prefix_mask(rows.segment, hf.get_output_embeddings().weight.dtype)
+        positions = rows.position_ids + (1 if model_type in ONE_BASED_POSITIONS else 0)
+    mask = _packed_mask(hf, rows, prompt_inputs, hf.get_output_embeddings().weight.dtype)
     inputs = {"input_ids": rows.input_ids, "attention_mask": mask, "position_ids": positions, "use_cache": False,
               **_vision_inputs(prompt_inputs)}
     if under_engine(model):
@@ -132,7 +148,8 @@ def plain_logps(model: torch.nn.Module, *, prompt_inputs: dict, chosen_ids: torc
                                rejected_prompt_ids=rprompt["input_ids"],
                                rejected_prompt_mask=rprompt["attention_mask"])
     inputs = {"input_ids": rows.input_ids, "attention_mask": (rows.segment != PAD).long(), "use_cache": False,
-              **_token_features(prompt_inputs, rprompt, rows), **_vision_inputs(prompt_inputs, rprompt)}
+              **_token_features(prompt_inputs, rprompt, rows, hf.config.model_type),
+              **_vision_inputs(prompt_inputs, rprompt)}
     if "mm_token_type_ids" not in inputs and "mm_token_type_ids" in inspect.signature(
             getattr(hf, "model", hf).forward).parameters:
         # Qwen-VL models in transformers 5.x need the token types to build their M-RoPE positions.
@@ -160,7 +177,10 @@ def unsupported_reason(model: torch.nn.Module, prompt_inputs: dict,
     attn = getattr(text, "_attn_implementation", None) or getattr(hf.config, "_attn_implementation", None)
     if attn not in MASKED_ATTENTION:
         return f"attention implementation {attn!r} ignores custom attention masks"
-    if "sliding_attention" in (getattr(text, "layer_types", None) or []):
+    layer_types = getattr(text, "layer_types", None)
+    sliding = ("sliding_attention" in layer_types if layer_types is not None
+               else getattr(text, "sliding_window", None) is not None)
+    if sliding and hf.config.model_type not in PER_LAYER_TYPE_MASKS:
         return "sliding-window layers would ignore the window under a custom mask"
     if prompt_inputs.get("pixel_values_videos") is not None:
         return "video inputs are not supported by the shared-prefix forward yet"
@@ -324,12 +344,14 @@ def _vision_inputs(prompt_inputs: dict, rejected_prompt_inputs: dict | None = No
     return out
 
 
-def _token_features(prompt_inputs: dict, rejected_prompt_inputs: dict, rows: _Rows) -> dict:
+def _token_features(prompt_inputs: dict, rejected_prompt_inputs: dict, rows: _Rows, model_type: str) -> dict:
     """Per-token prompt features other than ids and mask (token types), laid out on the rows.
 
-    Each row's prompt positions take its prompt's values; completion and padding positions are 0 (text).
+    Each row's prompt positions take its prompt's values; completion positions take
+    `COMPLETION_TOKEN_TYPE` (0, text, but for PaliGemma's causal suffix), padding 0.
     """
     out = {}
+    fill = COMPLETION_TOKEN_TYPE.get(model_type, 0)
     for key in ("token_type_ids", "mm_token_type_ids"):
         if key not in prompt_inputs:
             continue
@@ -337,6 +359,8 @@ def _token_features(prompt_inputs: dict, rejected_prompt_inputs: dict, rows: _Ro
                    (rejected_prompt_inputs[key], rejected_prompt_inputs["attention_mask"])]
         b = prompt_inputs[key].shape[0]
         values = torch.zeros(rows.input_ids.shape, dtype=prompt_inputs[key].dtype, device=rows.input_ids.device)
+        if key == "token_type_ids" and fill:
+            values[(rows.segment == CHOSEN) | (rows.segment == REJECTED)] = fill
         for r in range(rows.input_ids.shape[0]):
             feats, mask = sources[0] if r < b else sources[1]
             own = feats[r % b][mask[r % b].bool()]
@@ -348,8 +372,9 @@ def _token_features(prompt_inputs: dict, rejected_prompt_inputs: dict, rows: _Ro
 def _mrope_positions(hf, rows: _Rows, prompt_inputs: dict) -> torch.Tensor:
     """(3, B, L) M-RoPE positions: the prompt's rope index, then text positions after it for each completion."""
     ids, mask = prompt_inputs["input_ids"], prompt_inputs["attention_mask"]
+    types = prompt_inputs.get("mm_token_type_ids")
     prompt_pos, _ = hf.model.get_rope_index(
-        input_ids=ids, mm_token_type_ids=_mm_token_types(hf, ids),
+        input_ids=ids, mm_token_type_ids=_mm_token_types(hf, ids) if types is None else types,
         image_grid_thw=prompt_inputs.get("image_grid_thw"), attention_mask=mask)
     pos = torch.zeros((3, *rows.input_ids.shape), dtype=torch.long, device=ids.device)
     completion = (rows.segment == CHOSEN) | (rows.segment == REJECTED)
@@ -478,7 +503,12 @@ def _reads(ids, seg, pos, row_plen, starts, completions, b) -> _Rows:
 
 
 def _shared_prefix_mask(segment: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Additive (R, 1, L, L) mask: causal, no padding keys, and rejected never sees chosen.
+    """Additive (R, 1, L, L) mask: causal, no padding keys, and rejected never sees chosen."""
+    return _additive(_causal_allowed(segment), dtype)
+
+
+def _causal_allowed(segment: torch.Tensor) -> torch.Tensor:
+    """(R, L, L) bool, query x key: causal, no padding keys, and rejected never sees chosen.
 
     Padding queries keep their causal keys (the prompt at least), so no row of the mask is
     empty: an all-masked row gives NaN in SDPA, and NaN times a zero gradient is still NaN.
@@ -488,6 +518,50 @@ def _shared_prefix_mask(segment: torch.Tensor, dtype: torch.dtype) -> torch.Tens
     causal = (idx[None, :] <= idx[:, None])[None]
     key_ok = (segment != PAD)[:, None, :]
     crossing = (segment == REJECTED)[:, :, None] & (segment == CHOSEN)[:, None, :]
-    allowed = causal & key_ok & ~crossing
-    mask = torch.zeros(allowed.shape, dtype=dtype, device=segment.device)
+    return causal & key_ok & ~crossing
+
+
+def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
     return mask.masked_fill_(~allowed, torch.finfo(dtype).min)[:, None]
+
+
+def _packed_mask(hf, rows: _Rows, prompt_inputs: dict, dtype: torch.dtype) -> torch.Tensor | dict:
+    """The packed rows' mask with the family's own attention pattern (docs/shared-prefix.md).
+
+    Gemma 3: tokens of one image (a run of token type 1) also see each other, later ones
+    included; its sliding-window layers get a mask of their own that also drops keys a window
+    or more positions back (positions, not columns: rejected sits after chosen in the row).
+    PaliGemma: the prompt (token type 0: image, bos, text) also sees all of itself.
+    Each mirrors what the model builds from `token_type_ids` in the plain forward, so without
+    them in the prompt inputs the plain causal mask is what both use.
+    """
+    model_type = hf.config.model_type
+    allowed = _causal_allowed(rows.segment)
+    types = _prompt_token_types(prompt_inputs, rows)
+    if types is not None and model_type in BIDIRECTIONAL_IMAGES:
+        image = types == 1
+        starts = image & ~torch.nn.functional.pad(image, (1, 0))[:, :-1]
+        block = torch.where(image, starts.long().cumsum(1), 0)  # 1, 2, ... per image; 0 elsewhere
+        allowed = allowed | ((block[:, :, None] == block[:, None, :]) & image[:, :, None])
+    if types is not None and model_type in BIDIRECTIONAL_PREFIX:
+        prefix = (rows.segment == PROMPT) & (types == 0)
+        allowed = allowed | (prefix[:, :, None] & prefix[:, None, :])
+    if model_type not in PER_LAYER_TYPE_MASKS:
+        return _additive(allowed, dtype)
+    window = _text_config(hf).sliding_window
+    pos = rows.position_ids
+    near = (pos[:, :, None] - pos[:, None, :]) < window
+    return {"full_attention": _additive(allowed, dtype), "sliding_attention": _additive(allowed & near, dtype)}
+
+
+def _prompt_token_types(prompt_inputs: dict, rows: _Rows) -> torch.Tensor | None:
+    """The prompt's `token_type_ids` laid out on the packed rows (-1 outside the prompt), or None."""
+    types = prompt_inputs.get("token_type_ids")
+    if types is None:
+        return None
+    out = torch.full(rows.input_ids.shape, -1, dtype=torch.long, device=rows.input_ids.device)
+    for r, (t, m) in enumerate(zip(types, prompt_inputs["attention_mask"])):
+        own = t[m.bool()]
+        out[r, :len(own)] = own
+    return out

@@ -116,7 +116,7 @@ class SyncCallback(TrainerCallback):
 
 # ---- precomputed reference log-probs ----------------------------------------------------------------
 
-FORMAT = "mmpo-ref-logps-1"
+FORMAT = "mmpo-ref-logps-2"  # 2: batches mixing text-only and image pairs keep every image
 PARTS = ("model", "data", "settings")
 
 
