@@ -30,11 +30,11 @@ def open_image(ref: Any, *, source: str | os.PathLike | None = None, line: int |
     (Hugging Face `Image` features), or an already decoded PIL image; decoded now, not lazily."""
     where = dict(line=line, record=record, field=field)
     if isinstance(ref, str | os.PathLike):
-        return _decode(_file(ref), ref, source, where)
+        return _decode(_file(ref, source, where), ref, source, where)
     if isinstance(ref, dict):
         if ref.get("bytes"):
             return _decode(io.BytesIO(ref["bytes"]), "embedded image bytes", source, where)
-        return _decode(_file(ref["path"]), ref["path"], source, where)
+        return _decode(_file(ref["path"], source, where), ref["path"], source, where)
     return _to_rgb(ref)
 
 
@@ -52,8 +52,8 @@ def check_image(ref: Any, *, source: str | os.PathLike | None = None, line: int 
     if hasattr(ref, "convert"):
         return
     name, where = _name(ref), dict(line=line, record=record, field=field)
-    data = _file(ref) if isinstance(ref, str | os.PathLike) else (
-        io.BytesIO(ref["bytes"]) if ref.get("bytes") else _file(ref["path"]))
+    data = _file(ref, source, where) if isinstance(ref, str | os.PathLike) else (
+        io.BytesIO(ref["bytes"]) if ref.get("bytes") else _file(ref["path"], source, where))
     try:
         with Image.open(data) as img:
             _check_size(img.size, name, source, where)
@@ -71,10 +71,10 @@ def load_record_images(records: Sequence[dict[str, Any]]) -> list[Any]:
             for rec in records]
 
 
-def _file(path: str | os.PathLike) -> str:
+def _file(path: str | os.PathLike, source=None, where: dict | None = None) -> str:
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(str(p))
+        raise InputError(f"image {p} does not exist", path=source or str(p), **(where or {}))
     return str(p)
 
 
