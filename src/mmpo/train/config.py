@@ -42,6 +42,15 @@ _NUMBERS = (("beta", 0.0, False), ("learning_rate", 0.0, True), ("weight_decay",
             ("lora_alpha", 0.0, False), ("ref_sync_alpha", 0.0, False), ("max_length", 2, True),
             ("step0_tolerance", 0.0, True))
 _OPTIONAL_NUMBERS = {"max_length"}
+MODEL_DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def policy_dtype(cfg) -> str | None:
+    """The dtype run_training loads the policy in (None: the checkpoint's own)."""
+    if cfg.model_dtype != "auto":
+        return cfg.model_dtype
+    return None if cfg.use_lora else "float32"
+
 
 
 @dataclass
@@ -54,6 +63,10 @@ class MPOConfig(TrainingArguments):
     eval_data: str | None = _help("held-out pairs, same formats as train_data", default=None)
     path_map: list[str] = _help("OLD=NEW prefix replacements for the paths a meta.json names (e.g. the released "
                                 "MMPR meta.json's cluster paths onto a local copy)", default_factory=list)
+    model_dtype: str = _help("dtype the policy is loaded in: auto (float32 when every parameter trains, so bf16/fp16 "
+                             "runs keep fp32 master weights under autocast; the checkpoint's dtype for a LoRA "
+                             "base), float32, bfloat16 (pure bf16: small updates round away), float16",
+                             default="auto")
     trust_remote_code: bool = _help("run the checkpoint's own Python code (only for checkpoints you trust)",
                                     default=False)
     # ---- the objective
@@ -128,6 +141,9 @@ class MPOConfig(TrainingArguments):
     def _validate_mpo(self) -> None:
         def bad(name: str, msg: str):
             raise InputError(msg, field=name)
+
+        if self.model_dtype not in MODEL_DTYPES:
+            bad("model_dtype", f"must be one of {', '.join(MODEL_DTYPES)}, got {self.model_dtype!r}")
 
         for name, low, low_ok in _NUMBERS:
             value = getattr(self, name, None)

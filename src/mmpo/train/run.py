@@ -20,7 +20,7 @@ from typing import Any
 from mmpo.errors import InputError, MMPOError
 
 # Settings worth repeating in the model card (the full config is in training_args / the card's YAML).
-CARD_FIELDS = ("model_name_or_path", "train_data", "eval_data", "loss_type", "loss_weights", "beta", "bco_delta",
+CARD_FIELDS = ("model_name_or_path", "model_dtype", "train_data", "eval_data", "loss_type", "loss_weights", "beta", "bco_delta",
                "sft_normalization", "max_length", "ref_model", "ref_sync_steps", "train_sampling_strategy", "use_lora", "lora_r",
                "freeze_vision_tower", "learning_rate", "weight_decay", "adam_beta1", "adam_beta2",
                "lr_scheduler_type", "warmup_steps", "num_train_epochs", "max_steps",
@@ -70,7 +70,10 @@ def run_training(cfg) -> Path:
         train, evals = datasets
         if len(train) == 0:
             raise InputError("no usable pairs", path=cfg.train_data)
-        model, processor = load_model(cfg.model_name_or_path, trust_remote_code=cfg.trust_remote_code)
+        from mmpo.train.config import policy_dtype
+
+        model, processor = load_model(cfg.model_name_or_path, dtype=policy_dtype(cfg),
+                                      trust_remote_code=cfg.trust_remote_code)
         trainer = MPOTrainer(model, cfg, train_dataset=train, eval_dataset=evals, processing_class=processor)
         trainer.train(resume_from_checkpoint=resume or None)
         return _finish(trainer, cfg, out, processor, evals)
