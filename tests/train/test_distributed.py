@@ -1,24 +1,17 @@
 """Data parallelism: 2 CPU processes (torchrun, gloo) equal 1 process with the same global batch."""
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from _launch import run_worker
 from _mpo_data import write_pairs
 
 WORKER = Path(__file__).resolve().parents[1] / "_dist_worker.py"
-
-
-def _run(cmd, tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 @pytest.mark.slow
@@ -29,10 +22,10 @@ def test_two_processes_equal_one_with_the_same_global_batch(arch, ref_model, tin
     model_dir = tiny_model_dir(arch)
     data = write_pairs(tmp_path / "d", n=12)
     # Default MPO settings: running-mean delta and step-wide SFT normalisation both span the ranks.
-    _run([sys.executable, str(WORKER), str(model_dir), str(data), str(tmp_path / "one"), "4"], tmp_path)
+    run_worker([sys.executable, str(WORKER), str(model_dir), str(data), str(tmp_path / "one"), "4"], tmp_path)
     # The 2-process run with precomputed reference log-probs (split across ranks, summed) must
     # equal the 1-process run with a live reference copy.
-    _run([torchrun, "--standalone", "--nproc_per_node", "2", str(WORKER), str(model_dir), str(data),
+    run_worker([torchrun, "--standalone", "--nproc_per_node", "2", str(WORKER), str(model_dir), str(data),
           str(tmp_path / "two"), "2", ref_model], tmp_path)
     one = json.loads((tmp_path / "one" / "result.json").read_text())
     two = json.loads((tmp_path / "two" / "result.json").read_text())

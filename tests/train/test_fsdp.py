@@ -5,24 +5,17 @@ unsharded run's weights (the Trainer's FSDP2 path needs GPUs: README)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from _launch import run_worker
 from _mpo_data import write_pairs
 
 WORKER = Path(__file__).resolve().parents[1] / "_fsdp_worker.py"
-
-
-def _run(cmd, cwd):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-4000:]
 
 
 @pytest.mark.slow
@@ -33,8 +26,8 @@ def test_fully_shard_two_processes_equal_one(arch, ref_mode, tiny_model_dir, tmp
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
     model_dir = tiny_model_dir(arch)
     data = write_pairs(tmp_path / "d", n=12)
-    _run([sys.executable, str(WORKER), str(model_dir), str(data), str(tmp_path / "one"), ref_mode], tmp_path)
-    _run([torchrun, "--standalone", "--nproc_per_node", "2", str(WORKER), str(model_dir), str(data),
+    run_worker([sys.executable, str(WORKER), str(model_dir), str(data), str(tmp_path / "one"), ref_mode], tmp_path)
+    run_worker([torchrun, "--standalone", "--nproc_per_node", "2", str(WORKER), str(model_dir), str(data),
           str(tmp_path / "two"), ref_mode], tmp_path)
     one = json.loads((tmp_path / "one" / "result.json").read_text())
     two = json.loads((tmp_path / "two" / "result.json").read_text())
