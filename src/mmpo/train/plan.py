@@ -114,13 +114,15 @@ def _dtype_bytes(dtype: Any) -> int:
 
 def trainable_parameters(shape: ModelShape, cfg) -> int:
     """Parameters the optimizer updates: all (less a frozen vision tower), or LoRA adapters."""
+    from mmpo.train.policy import VISION_TOWER_NAMES
+
     if not cfg.use_lora:
         return shape.total - (shape.vision if cfg.freeze_vision_tower else 0)
     targets = list(cfg.lora_target_modules)
     n = 0
     for name, fan_in, fan_out in shape.linears:
         leaf = name.rsplit(".", 1)[-1]
-        in_vision = any(part in ("vision_tower", "visual", "vision_model") for part in name.split("."))
+        in_vision = any(part in VISION_TOWER_NAMES for part in name.split("."))
         if leaf == "lm_head" or (in_vision and cfg.freeze_vision_tower):
             continue
         if targets == ["all-linear"] or leaf in targets:
