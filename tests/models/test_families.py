@@ -17,8 +17,7 @@ import torch
 
 from mmpo.cli import main
 from mmpo.models import ARCHS, load_model
-from mmpo.sample.prefill import PREFILL_REUSE_TYPES
-from mmpo.train.logps import ROPE_1D, ROPE_MULTIMODAL
+from mmpo.models.families import PREFILL_REUSE_TYPES, SHARED_PREFIX_TYPES
 
 SAMPLE_FALLBACK = "mmpo: sampling with generate(num_return_sequences)"
 TRAIN_FALLBACK = "mmpo: plain two-sequence preference forward"
@@ -81,7 +80,7 @@ def test_family_runs_the_whole_loop(arch, bench, alternating_checker, tmp_path, 
     losses = [h["loss"] for h in state["log_history"] if "loss" in h and "train_runtime" not in h]
     assert len(losses) == 2 and all(torch.isfinite(torch.tensor(losses)))
     fallback = _messages(caplog, TRAIN_FALLBACK)
-    assert len(fallback) == (0 if arch in ROPE_1D | ROPE_MULTIMODAL else 1), fallback
+    assert len(fallback) == (0 if arch in SHARED_PREFIX_TYPES else 1), fallback
 
     assert main(["eval", "--model", str(run), "--data", str(bench), "--out", str(tmp_path / "eval"),
                  "--max-new-tokens", "4", "--no-progress"]) == 0
@@ -98,7 +97,7 @@ def test_family_runs_the_whole_loop(arch, bench, alternating_checker, tmp_path, 
 def test_readme_support_table_is_what_the_tests_check():
     """Each cell of README's support table is backed by a test: loads (the loop above, every arch),
     prefill reuse (tests/sample/test_prefill.py runs every arch in PREFILL_REUSE_TYPES), shared
-    prefix (tests/train/test_logps_families.py every arch in ROPE_1D | ROPE_MULTIMODAL), TRL parity
+    prefix (tests/train/test_logps_families.py every arch in SHARED_PREFIX_TYPES), TRL parity
     (tests/train/test_trl_parity.py, the lists in tests/_support.py)."""
     from pathlib import Path
 
@@ -110,10 +109,10 @@ def test_readme_support_table_is_what_the_tests_check():
             if line.startswith("| ") and not line.startswith("| family")]
     table = {row[1].strip("`"): row[2:] for row in rows}
     assert list(table) == list(ARCHS)
-    assert PREFILL_REUSE_TYPES <= set(ARCHS) and ROPE_1D | ROPE_MULTIMODAL <= set(ARCHS)  # every claim has a tiny model
+    assert PREFILL_REUSE_TYPES <= set(ARCHS) and SHARED_PREFIX_TYPES <= set(ARCHS)  # every claim has a tiny model
     for arch, (loads, prefill, shared, trl) in table.items():
         assert loads == "yes", arch
         assert prefill == ("yes" if arch in PREFILL_REUSE_TYPES else "no"), arch
-        assert shared == ("yes" if arch in ROPE_1D | ROPE_MULTIMODAL else "no"), arch
+        assert shared == ("yes" if arch in SHARED_PREFIX_TYPES else "no"), arch
         want = "both" if arch in TRL_BOTH_FORWARDS else "shared prefix" if arch in TRL_SHARED_PREFIX_ONLY else "no"
         assert trl.split(" (")[0] == want, arch

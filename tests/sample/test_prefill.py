@@ -7,7 +7,8 @@ import torch
 
 from mmpo.data.chat import chat_prompt, encode
 from mmpo.models import ARCHS as ALL_ARCHS
-from mmpo.sample.prefill import PREFILL_REUSE_TYPES, draw_samples, supports_prefill_reuse
+from mmpo.models.families import PREFILL_REUSE_TYPES
+from mmpo.sample.prefill import draw_samples, supports_prefill_reuse
 
 ARCHS = [a for a in ALL_ARCHS if a in PREFILL_REUSE_TYPES]  # every claim has its test here
 QUESTIONS = ["What is 2 + 3?", "How many dark squares are in the picture? Think step by step."]
@@ -102,7 +103,7 @@ def test_each_reproduced_quirk_matters(arch, quirk, tiny_model, tiny_image, monk
 
     assert worst() < 1e-4
     if quirk == "M-RoPE":
-        monkeypatch.setattr(sampling, "_MROPE_TYPES", set())
+        monkeypatch.setattr(sampling, "ROPE_MULTIMODAL", frozenset())
     else:
         def without_token_types(*args, **kw):
             batch = encode(*args, **kw)
@@ -117,7 +118,8 @@ def test_greedy_equals_generate(arch, tiny_model, tiny_image):
     model, processor = tiny_model(arch)
     _sharpen(model)
     texts, images = _prompts(processor, tiny_image)
-    ours = draw_samples(model, processor, texts, images, n=2, seeds=[0, 0], temperature=0, max_new_tokens=12)
+    ours = draw_samples(model, processor, texts, images, n=2, seeds=[0, 0], temperature=0, top_k=0,
+                        max_new_tokens=12)
     for text, image, group in zip(texts, images, ours):
         enc = encode(processor, [text], [image])
         with torch.no_grad():
@@ -147,7 +149,8 @@ def test_unsupported_arch_falls_back_with_one_log_line(tiny_model, tiny_image, m
     monkeypatch.setattr(sampling, "PREFILL_REUSE_TYPES", set())
     texts, images = _prompts(processor, tiny_image)
     with caplog.at_level(logging.WARNING, logger="mmpo.sample.prefill"):
-        outs = draw_samples(model, processor, texts, images, n=3, seeds=[1, 2], max_new_tokens=6)
+        outs = draw_samples(model, processor, texts, images, n=3, seeds=[1, 2], temperature=1.0, top_k=50,
+                            max_new_tokens=6)
     assert len([r for r in caplog.records if "generate(num_return_sequences)" in r.message]) == 1
     assert [len(g) for g in outs] == [3, 3]
     assert all(len(c.tokens) <= 6 for g in outs for c in g)
@@ -155,4 +158,4 @@ def test_unsupported_arch_falls_back_with_one_log_line(tiny_model, tiny_image, m
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="one seed per prompt"):
-        draw_samples(None, None, ["a", "b"], None, n=1, seeds=[1])
+        draw_samples(None, None, ["a", "b"], None, n=1, seeds=[1], temperature=1.0, top_k=0, max_new_tokens=4)

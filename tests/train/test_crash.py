@@ -15,7 +15,7 @@ import time
 import pytest
 
 from _mpo_data import step_logs, write_pairs
-from mmpo.train.trainer import STAGING, complete_checkpoints
+from mmpo.train.checkpoints import STAGING, complete_checkpoints
 
 STEPS = 6
 

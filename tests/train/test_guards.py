@@ -11,9 +11,10 @@ import torch
 from _mpo_data import step_logs, train_args, write_pairs
 from mmpo.data.pairs import load_pairs
 from mmpo.train import reference as reference_module
+from mmpo.train.checkpoints import complete_checkpoints
 from mmpo.train.collate import PairDataset
 from mmpo.train.guards import CollapseMonitor, NonFiniteError, Step0Error
-from mmpo.train.trainer import MPOTrainer, complete_checkpoints
+from mmpo.train.trainer import MPOTrainer
 
 
 def _trainer(model, processor, data, out, **kw):

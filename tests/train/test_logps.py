@@ -222,24 +222,6 @@ def test_packed_layout_mask_and_reading_positions_by_hand():
     ]
 
 
-def test_different_images_fall_back_to_plain_with_one_log_line(caplog):
-    model, b = tiny("internvl"), batch("internvl")
-    other = dict(b["prompt_inputs"], pixel_values=b["prompt_inputs"]["pixel_values"].flip(0))
-    ref_c, ref_r = naive_logps(model, "internvl", b, rejected_prompt_inputs=other)
-    logps_module._logged_reasons.clear()
-    with caplog.at_level(logging.WARNING, logger="mmpo.train.logps"):
-        for _ in range(2):
-            out = call(shared_prefix_logps, model, b, rejected_prompt_inputs=other)
-    assert out["mechanism"] == "plain"
-    torch.testing.assert_close(out["chosen_logps"], ref_c.detach(), atol=1e-5, rtol=0)
-    torch.testing.assert_close(out["rejected_logps"], ref_r.detach(), atol=1e-5, rtol=0)
-    assert [r.getMessage() for r in caplog.records] == [
-        "mmpo: plain two-sequence preference forward: chosen and rejected have different images or prompts"]
-    # The same images passed explicitly for rejected are no reason to fall back.
-    same = dict(b["prompt_inputs"])
-    assert call(shared_prefix_logps, model, b, rejected_prompt_inputs=same)["mechanism"] == "shared_prefix"
-
-
 def test_unknown_architecture_falls_back_to_its_own_full_forward(caplog):
     config = transformers.LlamaConfig(**TEXT)
     config._attn_implementation = "sdpa"

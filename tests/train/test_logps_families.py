@@ -18,11 +18,12 @@ import torch
 
 from mmpo.data.pairs import load_pairs
 from mmpo.models import ARCHS, load_model
+from mmpo.models.families import SHARED_PREFIX_TYPES
 from mmpo.train import logps as logps_module
 from mmpo.train.collate import PairCollator
-from mmpo.train.logps import ROPE_1D, ROPE_MULTIMODAL, plain_logps, preference_logps, shared_prefix_logps
+from mmpo.train.logps import plain_logps, preference_logps, shared_prefix_logps
 
-CLAIMED = [a for a in ARCHS if a in ROPE_1D | ROPE_MULTIMODAL]
+CLAIMED = [a for a in ARCHS if a in SHARED_PREFIX_TYPES]
 WEIGHTS = torch.tensor([0.7, -1.3, 0.4, 1.1, -0.6, 0.9, 0.5, -0.8])
 
 

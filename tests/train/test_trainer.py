@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from _mpo_data import step_logs, train_args, write_pairs
+from mmpo.data.layout import MPO_STATE as STATE_FILE
 from mmpo.data.pairs import load_pairs
 from mmpo.train.collate import PairCollator, PairDataset
 from mmpo.train.logps import preference_logps
 from mmpo.train.losses import bco_pair_loss
-from mmpo.train.trainer import STATE_FILE, MPOTrainer
+from mmpo.train.trainer import MPOTrainer
 
 LN2 = math.log(2.0)
 

@@ -88,31 +88,11 @@ def chat_template(arch: str) -> str:
     return _CHAT_TEMPLATE.replace("@IMAGE@", IMAGE_PLACEHOLDER[arch])
 
 
-def _fallback_corpus() -> list[str]:
-    """Question-and-answer text shaped like the embedded benchmark's, for when mmpo.synth is absent."""
-    colors = ["red", "blue", "green", "yellow", "purple", "orange", "black", "white", "gray"]
-    shapes = ["circle", "square", "triangle", "bar", "cell", "shape", "number", "digit"]
-    out = []
-    for i in range(200):
-        a, b, c = i % 10, (i * 7) % 10, (i * 3) % 10
-        col, shp = colors[i % len(colors)], shapes[i % len(shapes)]
-        out.append(f"How many {col} {shp}s are in the image? There are {a} {col} {shp}s. Final answer: {a}")
-        out.append(f"What is the sum of the numbers in the image? The numbers are {a} , {b} , {c} . "
-                   f"{a} + {b} = {a + b} . {a + b} + {c} = {a + b + c} . Final answer: {a + b + c}")
-        out.append(f"Which bar is the tallest? The {col} bar has height {b}, which is the largest. "
-                   f"The angle is {a * 10 + b} degrees. Final answer: ({'ABCD'[i % 4]})")
-        out.append(f"Describe each cell . x x {a} x {b} x x {c}")
-    return out
-
-
 def _corpus() -> list[str]:
     from mmpo.data import prompts
+    from mmpo.synth import corpus_texts
 
-    try:  # the benchmark's own text, when that module is present
-        from mmpo.synth import corpus_texts
-        texts = list(corpus_texts(400, 0))
-    except ImportError:
-        texts = _fallback_corpus()
+    texts = list(corpus_texts(400, 0))  # the embedded benchmark's own text
     fixed = [prompts.COT_INSTRUCTION, prompts.BOXED_INSTRUCTION, prompts.DIRECT_FREE_FORM,
              prompts.DIRECT_MULTI_CHOICE, "Question:", "Choices:", "(A) (B) (C) (D) (E)",
              "user assistant system", "Final answer:", "step by step . , ? ! : ; ( ) + - * / = % ^"]

@@ -1,7 +1,8 @@
 """N samples per prompt from one prefill: the image and prompt are encoded once, then N continue.
 
     from mmpo.sample.prefill import draw_samples
-    outs = draw_samples(model, processor, texts, images, n=8, seeds=[11, 12], temperature=1.0, top_k=50)
+    outs = draw_samples(model, processor, texts, images, n=8, seeds=[11, 12], temperature=1.0, top_k=50,
+                       max_new_tokens=64)
     outs[i][j].tokens, outs[i][j].truncated     # prompt i, sample j
 
 Why: `generate(num_return_sequences=N)` copies each prompt N times before the prefill, so the
@@ -29,15 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmpo.data.chat import encode, eos_ids
+from mmpo.models.families import ONE_BASED_POSITIONS, PREFILL_REUSE_TYPES, ROPE_MULTIMODAL
 
 log = logging.getLogger(__name__)
-
-# model_type values whose forward takes explicit positions and a DynamicCache as used below, each
-# verified against the plain forward (tests/sample/test_prefill.py, docs/shared-prefix.md).
-PREFILL_REUSE_TYPES = {"llava", "llava_next", "llava_onevision", "internvl", "idefics3", "smolvlm", "mistral3",
-                       "gemma3", "paligemma", "qwen2_vl", "qwen2_5_vl", "qwen3_vl", "glm4v"}
-_MROPE_TYPES = {"qwen2_vl", "qwen2_5_vl", "qwen3_vl", "glm4v"}
-_FIRST_POSITION = {"paligemma": 1}  # positions count from 1 in PaliGemma, from 0 elsewhere
 
 
 @dataclass
@@ -86,7 +81,7 @@ def _nonzero(counts: list[int]) -> list[int]:
 
 
 def draw_samples(model: Any, processor: Any, texts: list[str], images: list[Any] | None, *, n: int,
-                 seeds: list[int], temperature: float = 1.0, top_k: int = 50, max_new_tokens: int = 512,
+                 seeds: list[int], temperature: float, top_k: int, max_new_tokens: int,
                  reuse_prefill: bool = True, return_logprobs: bool = False) -> list[list[Completion]]:
     """n completions for each of the prompts `texts` (chat-formatted, with image placeholders when
     `images` is given; one image per text). Greedy when temperature == 0."""
@@ -117,19 +112,9 @@ def _draw_reusing_prefill(model, processor, texts, images, *, n, seeds, temperat
     enc = {k: v.to(device) if hasattr(v, "to") else v for k, v in enc.items()}
     stop = torch.tensor(sorted(_stop_ids(model, processor)), device=device)
     ids, mask = enc["input_ids"], enc["attention_mask"].long()
-    mrope = model.config.model_type in _MROPE_TYPES
+    mrope = model.config.model_type in ROPE_MULTIMODAL
     b, width = ids.shape
-    if mrope:
-        mm = enc.get("mm_token_type_ids")
-        if mm is None:
-            mm = torch.zeros_like(ids)
-        pos, delta = model.model.get_rope_index(ids, image_grid_thw=enc.get("image_grid_thw"),
-                                                attention_mask=mask, mm_token_type_ids=mm)
-        delta = delta.view(b).to(device)
-    else:
-        first = _FIRST_POSITION.get(model.config.model_type, 0)
-        pos = (mask.cumsum(-1) - 1).clamp(min=0) + first
-        delta = torch.full((b,), first, dtype=torch.long, device=device)
+    pos, delta = _prefill_positions(model, enc, ids, mask, mrope)
     extra = {k: v for k, v in enc.items() if k not in ("input_ids", "attention_mask")}
     cache = DynamicCache(config=model.config.get_text_config())
     # transformers 5.24 names the cache argument `cache`; earlier 5.x releases `past_key_values`.
@@ -179,14 +164,37 @@ def _draw_reusing_prefill(model, processor, texts, images, *, n, seeds, temperat
                         position_ids=step_pos, use_cache=True, logits_to_keep=1, **{ckw: cache})
             logits = out.logits[:, -1]
             n_real = n_real + 1
-    ended_at, buf = ended_at.tolist(), buf.cpu()
+    return _completions(buf.cpu(), ended_at.tolist(), steps, b, n, logps if return_logprobs else None)
+
+
+def _prefill_positions(model, enc, ids, mask, mrope: bool):
+    """Explicit positions of the left-padded prefill, and each row's offset for the decoding steps."""
+    import torch
+
+    b = ids.shape[0]
+    if mrope:
+        mm = enc.get("mm_token_type_ids")
+        if mm is None:
+            mm = torch.zeros_like(ids)
+        pos, delta = model.model.get_rope_index(ids, image_grid_thw=enc.get("image_grid_thw"),
+                                                attention_mask=mask, mm_token_type_ids=mm)
+        return pos, delta.view(b).to(ids.device)
+    first = 1 if model.config.model_type in ONE_BASED_POSITIONS else 0
+    pos = (mask.cumsum(-1) - 1).clamp(min=0) + first
+    return pos, torch.full((b,), first, dtype=torch.long, device=ids.device)
+
+
+def _completions(buf, ended_at: list[int], steps: int, b: int, n: int, logps) -> list[list[Completion]]:
+    """Per prompt, its n completions: tokens up to (not including) the stop token, truncation, log-probs."""
+    import torch
+
     result = []
     for i in range(b):
         group = []
         for r in range(i * n, (i + 1) * n):
             length = ended_at[r] if ended_at[r] >= 0 else steps
             lp = None
-            if return_logprobs:
+            if logps is not None:
                 lp = torch.stack([x[(rw == r).nonzero(as_tuple=True)[0][0]].cpu() for rw, x in logps
                                   if bool((rw == r).any())])
             group.append(Completion(buf[r, :length].tolist(), truncated=ended_at[r] < 0, logprobs=lp))

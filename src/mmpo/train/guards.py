@@ -104,6 +104,23 @@ class NonFiniteError(MMPOError):
     """A non-finite loss or gradient with on_nonfinite: stop."""
 
 
+def nonfinite_step(trainer: Any, what: str, model: torch.nn.Module) -> torch.Tensor:
+    """A NaN/inf `what` at this step: stop naming the last complete checkpoint (`on_nonfinite: stop`), or
+    count the step and return a zero loss that still touches every trainable weight (`skip`), so
+    data-parallel gradient sync stays in step."""
+    from mmpo.train.checkpoints import complete_checkpoints
+
+    step = trainer.state.global_step + 1
+    if trainer.args.on_nonfinite == "stop":
+        done = complete_checkpoints(trainer.args.output_dir)
+        last = f"the last complete checkpoint is {done[-1]}" if done else "no checkpoint was written yet"
+        raise NonFiniteError(f"non-finite {what} at step {step}; training stopped, {last} (resume from it "
+                             "with a lower learning rate, or set on_nonfinite: skip)")
+    trainer.guard_counts["skipped_nonfinite"] += 1
+    logger.warning("mmpo: non-finite %s at step %d: its gradient is zeroed (on_nonfinite: skip)", what, step)
+    return sum(p.sum() * 0.0 for p in model.parameters() if p.requires_grad)
+
+
 def nonfinite_grads(model: torch.nn.Module) -> str | None:
     """The name of the first parameter whose gradient has a NaN or an infinity, or None."""
     for name, p in model.named_parameters():

@@ -93,3 +93,34 @@ def pair_lengths(dataset: Any, tokenizer: Any, chunk: int = 1024) -> list[int]:
             counts = [c + len(x) for c, x in zip(counts, ids)]
         out.extend(counts)
     return out
+
+
+def train_sampler(trainer: Any, dataset: Any) -> LengthGroupedSampler | None:
+    """The Trainer's train sampler under `train_sampling_strategy: group_by_length` (None: the Trainer's own).
+
+    Grouped by the optimizer step's pairs, so accumulation and rank splits see the same steps.
+    """
+    args = trainer.args
+    if args.train_sampling_strategy != "group_by_length" or dataset is None or not hasattr(dataset, "__len__"):
+        return None
+    step = trainer._train_batch_size * args.gradient_accumulation_steps * args.world_size
+    seed = args.data_seed if args.data_seed is not None else args.seed
+    return LengthGroupedSampler(_trainer_lengths(trainer, dataset), step, seed)
+
+
+def eval_order(trainer: Any, dataset: Any) -> list[int] | None:
+    """Longest pairs first for evaluation (its order is free), or None for the Trainer's own."""
+    if trainer.args.train_sampling_strategy != "group_by_length" or not hasattr(dataset, "__len__"):
+        return None
+    lengths = _trainer_lengths(trainer, dataset)
+    return sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+
+
+def _trainer_lengths(trainer: Any, dataset: Any) -> list[int]:
+    from mmpo.errors import InputError
+
+    try:
+        return pair_lengths(dataset, trainer.processing_class or getattr(trainer.data_collator, "processor", None))
+    except (AttributeError, TypeError):
+        raise InputError("group_by_length needs mmpo pair datasets (PairDataset) and a processor; set "
+                         "train_sampling_strategy: random", field="train_sampling_strategy") from None

@@ -25,7 +25,7 @@ base model's hidden states are gathered at those positions and only they go thro
 (DDP or DeepSpeed wrappers, FSDP2-sharded modules): the packed rows go through the model's own
 forward call, so the engine's hooks sync gradients and gather parameters as it expects, with
 `logits_to_keep` a boolean mask of the read positions, so the LM head still runs only there.
-`last_mechanism()` says what the latest call ran and `fallback_reasons()` every reason logged.
+Each call's result says which mechanism ran (`mechanism`) and why it fell back (`fallback_reason`).
 """
 
 from __future__ import annotations
@@ -38,26 +38,19 @@ from typing import Any
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from mmpo.models.families import (
+    BIDIRECTIONAL_IMAGES,
+    BIDIRECTIONAL_PREFIX,
+    COMPLETION_TOKEN_TYPE,
+    ONE_BASED_POSITIONS,
+    PER_LAYER_TYPE_MASKS,
+    ROPE_MULTIMODAL,
+    SHARED_PREFIX_TYPES,
+)
+
 logger = logging.getLogger(__name__)
 
 MECHANISMS = ("shared_prefix", "plain")
-# Architectures whose base model takes a custom 4D mask and explicit positions, and whose logits
-# are lm_head(hidden) with nothing after it; each one has an equivalence test (docs/shared-prefix.md).
-ROPE_1D = frozenset({"llava", "llava_next", "llava_onevision", "internvl", "idefics3", "smolvlm", "mistral3",
-                     "gemma3", "paligemma"})
-ROPE_MULTIMODAL = frozenset({"qwen2_vl", "qwen2_5_vl", "qwen3_vl", "glm4v"})
-# Attention that is not purely causal, reproduced in the packed mask from the prompt's token types:
-# Gemma 3's tokens of one image see each other (token type 1); PaliGemma's prefix (image and
-# prompt, token type 0) sees itself whole, its answer (token type 1) is causal.
-BIDIRECTIONAL_IMAGES = frozenset({"gemma3"})
-BIDIRECTIONAL_PREFIX = frozenset({"paligemma"})
-# The token type of completion tokens in the plain rows, where it is not 0 (text).
-COMPLETION_TOKEN_TYPE = {"paligemma": 1}
-# Positions that start at 1 (the model's own default), not 0.
-ONE_BASED_POSITIONS = frozenset({"paligemma"})
-# Sliding-window layers get their own packed mask (the window measured in positions), passed per
-# layer type; the base model takes a {layer type: mask} mapping.
-PER_LAYER_TYPE_MASKS = frozenset({"gemma3"})
 # Attention implementations that apply an arbitrary additive mask (flash-attention kernels ignore it).
 MASKED_ATTENTION = frozenset({"eager", "sdpa"})
 # Processor outputs with one value per prompt token; everything else (pixels, grids, sizes) is per image.
@@ -65,18 +58,7 @@ PER_TOKEN_KEYS = frozenset({"input_ids", "attention_mask", "token_type_ids", "mm
 _NOT_VISION = PER_TOKEN_KEYS | {"position_ids", "labels"}
 _BATCH_KEYS = ("prompt_inputs", "chosen_ids", "chosen_mask", "rejected_ids", "rejected_mask")
 
-_logged_reasons: set[str] = set()
-_last = {"mechanism": None}
-
-
-def last_mechanism() -> str | None:
-    """What the latest preference forward in this process ran: "shared_prefix" or "plain"."""
-    return _last["mechanism"]
-
-
-def fallback_reasons() -> list[str]:
-    """Every reason the shared-prefix forward fell back to the plain one in this process, once each."""
-    return sorted(_logged_reasons)
+_logged_reasons: set[str] = set()  # each fallback reason is logged once per process
 
 
 def preference_logps(model: torch.nn.Module, batch: dict, *, mechanism: str = "shared_prefix",
@@ -84,34 +66,32 @@ def preference_logps(model: torch.nn.Module, batch: dict, *, mechanism: str = "s
     """Summed log-probs (fp32) and token counts of chosen and rejected completions, each (B,).
 
     `batch`: `prompt_inputs` (the processor's output for the B prompts and their images),
-    `chosen_ids`/`chosen_mask`, `rejected_ids`/`rejected_mask` (B, T), optionally
-    `rejected_prompt_inputs`. The SFT term's NLL is `-chosen_logps.sum()` over `chosen_tokens.sum()`.
+    `chosen_ids`/`chosen_mask`, `rejected_ids`/`rejected_mask` (B, T); chosen and rejected share the
+    prompt and its images. The SFT term's NLL is `-chosen_logps.sum()` over `chosen_tokens.sum()`.
     """
     if mechanism not in MECHANISMS:
         raise ValueError(f"mechanism must be one of {MECHANISMS}, got {mechanism!r}")
     inputs = {k: batch[k] for k in _BATCH_KEYS}
-    inputs["rejected_prompt_inputs"] = batch.get("rejected_prompt_inputs")
     fn = shared_prefix_logps if mechanism == "shared_prefix" else plain_logps
     return fn(model, **inputs, logits_chunk_size=logits_chunk_size)
 
 
 def shared_prefix_logps(model: torch.nn.Module, *, prompt_inputs: dict, chosen_ids: torch.Tensor,
                         chosen_mask: torch.Tensor, rejected_ids: torch.Tensor, rejected_mask: torch.Tensor,
-                        rejected_prompt_inputs: dict | None = None,
                         logits_chunk_size: int | None = None) -> dict:
     """The packed forward; falls back to `plain_logps` (logging why, once) where it is not exact.
 
     prompt_inputs: left or right padded; chosen/rejected ids (B, T) with masks (1 = real token).
     logits_chunk_size: rows of LM-head logits alive at once (None: all completion tokens).
     """
-    reason = unsupported_reason(model, prompt_inputs, rejected_prompt_inputs)
+    reason = unsupported_reason(model, prompt_inputs)
     if reason is not None:
         if reason not in _logged_reasons:
             _logged_reasons.add(reason)
             logger.warning("mmpo: plain two-sequence preference forward: %s", reason)
         result = plain_logps(model, prompt_inputs=prompt_inputs, chosen_ids=chosen_ids, chosen_mask=chosen_mask,
                              rejected_ids=rejected_ids, rejected_mask=rejected_mask,
-                             rejected_prompt_inputs=rejected_prompt_inputs, logits_chunk_size=logits_chunk_size)
+                             logits_chunk_size=logits_chunk_size)
         result["fallback_reason"] = reason
         return result
     hf = _hf_model(model)
@@ -130,26 +110,23 @@ def shared_prefix_logps(model: torch.nn.Module, *, prompt_inputs: dict, chosen_i
     else:
         lp = _head_logps(hf, hf.model(**inputs).last_hidden_state, rows, logits_chunk_size)
     result = _totals(lp, rows)
-    result["mechanism"] = _last["mechanism"] = "shared_prefix"
+    result["mechanism"] = "shared_prefix"
     return result
 
 
 def plain_logps(model: torch.nn.Module, *, prompt_inputs: dict, chosen_ids: torch.Tensor, chosen_mask: torch.Tensor,
-                rejected_ids: torch.Tensor, rejected_mask: torch.Tensor, rejected_prompt_inputs: dict | None = None,
+                rejected_ids: torch.Tensor, rejected_mask: torch.Tensor,
                 logits_chunk_size: int | None = None) -> dict:
     """The same outputs from 2B right-padded rows `[prompt | chosen]`, `[prompt | rejected]`.
 
     Each image and prompt is encoded twice. Rows are right-padded, so default positions are right.
     """
     hf = _hf_model(model)
-    rprompt = prompt_inputs if rejected_prompt_inputs is None else rejected_prompt_inputs
     rows = _pack_two_sequences(prompt_inputs["input_ids"], prompt_inputs["attention_mask"], chosen_ids,
-                               chosen_mask, rejected_ids, rejected_mask, pad_id=_pad_id(hf),
-                               rejected_prompt_ids=rprompt["input_ids"],
-                               rejected_prompt_mask=rprompt["attention_mask"])
+                               chosen_mask, rejected_ids, rejected_mask, pad_id=_pad_id(hf))
     inputs = {"input_ids": rows.input_ids, "attention_mask": (rows.segment != PAD).long(), "use_cache": False,
-              **_token_features(prompt_inputs, rprompt, rows, hf.config.model_type),
-              **_vision_inputs(prompt_inputs, rprompt)}
+              **_token_features(prompt_inputs, rows, hf.config.model_type),
+              **_vision_inputs(prompt_inputs, twice=True)}
     if "mm_token_type_ids" not in inputs and "mm_token_type_ids" in inspect.signature(
             getattr(hf, "model", hf).forward).parameters:
         # Qwen-VL models in transformers 5.x need the token types to build their M-RoPE positions.
@@ -162,12 +139,11 @@ def plain_logps(model: torch.nn.Module, *, prompt_inputs: dict, chosen_ids: torc
     else:
         lp = _head_logps(hf, hf.model(**inputs).last_hidden_state, rows, logits_chunk_size)
     result = _totals(lp, rows)
-    result["mechanism"] = _last["mechanism"] = "plain"
+    result["mechanism"] = "plain"
     return result
 
 
-def unsupported_reason(model: torch.nn.Module, prompt_inputs: dict,
-                       rejected_prompt_inputs: dict | None = None) -> str | None:
+def unsupported_reason(model: torch.nn.Module, prompt_inputs: dict) -> str | None:
     """Why the shared-prefix forward would not be exact here, or None when it is."""
     hf = _hf_model(model)
     reason = _head_only_reason(hf)
@@ -184,8 +160,6 @@ def unsupported_reason(model: torch.nn.Module, prompt_inputs: dict,
         return "sliding-window layers would ignore the window under a custom mask"
     if prompt_inputs.get("pixel_values_videos") is not None:
         return "video inputs are not supported by the shared-prefix forward yet"
-    if rejected_prompt_inputs is not None and not _same_prompt(prompt_inputs, rejected_prompt_inputs):
-        return "chosen and rejected have different images or prompts"
     return None
 
 
@@ -287,7 +261,7 @@ def _text_config(hf) -> Any:
 def _head_only_reason(hf) -> str | None:
     """Why `lm_head(model.model(...).last_hidden_state)` might not be this model's logits, or None."""
     model_type = getattr(hf.config, "model_type", None)
-    if model_type not in ROPE_1D | ROPE_MULTIMODAL:
+    if model_type not in SHARED_PREFIX_TYPES:
         return f"architecture {model_type!r} has no shared-prefix support"
     if not hasattr(hf, "model") or hf.get_output_embeddings() is None:
         return f"architecture {model_type!r} has no base model + LM head layout"
@@ -295,22 +269,6 @@ def _head_only_reason(hf) -> str | None:
     if getattr(text, "final_logit_softcapping", None) or getattr(text, "logit_scale", None):
         return "the model transforms logits after the LM head"
     return None
-
-
-def _same_prompt(a: dict, b: dict) -> bool:
-    if a is b:
-        return True
-    if a.keys() != b.keys():
-        return False
-    for key in a:
-        x, y = a[key], b[key]
-        if isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor):
-            if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)
-                    and x.shape == y.shape and torch.equal(x, y)):
-                return False
-        elif x != y:
-            return False
-    return True
 
 
 def _pad_id(hf) -> int:
@@ -332,19 +290,19 @@ def _mm_token_types(hf, input_ids: torch.Tensor) -> torch.Tensor:
     return types
 
 
-def _vision_inputs(prompt_inputs: dict, rejected_prompt_inputs: dict | None = None) -> dict:
-    """The vision-side inputs; with `rejected_prompt_inputs`, those of both sides, chosen's first."""
+def _vision_inputs(prompt_inputs: dict, *, twice: bool = False) -> dict:
+    """The vision-side inputs; `twice`: for the plain rows, chosen's then rejected's (the same images)."""
     out = {}
     for key, value in prompt_inputs.items():
         if key in _NOT_VISION or value is None:
             continue
-        if rejected_prompt_inputs is not None and isinstance(value, torch.Tensor):
-            value = torch.cat([value, rejected_prompt_inputs[key]])
+        if twice and isinstance(value, torch.Tensor):
+            value = torch.cat([value, value])
         out[key] = value
     return out
 
 
-def _token_features(prompt_inputs: dict, rejected_prompt_inputs: dict, rows: _Rows, model_type: str) -> dict:
+def _token_features(prompt_inputs: dict, rows: _Rows, model_type: str) -> dict:
     """Per-token prompt features other than ids and mask (token types), laid out on the rows.
 
     Each row's prompt positions take its prompt's values; completion positions take
@@ -355,14 +313,12 @@ def _token_features(prompt_inputs: dict, rejected_prompt_inputs: dict, rows: _Ro
     for key in ("token_type_ids", "mm_token_type_ids"):
         if key not in prompt_inputs:
             continue
-        sources = [(prompt_inputs[key], prompt_inputs["attention_mask"]),
-                   (rejected_prompt_inputs[key], rejected_prompt_inputs["attention_mask"])]
-        b = prompt_inputs[key].shape[0]
+        feats, mask = prompt_inputs[key], prompt_inputs["attention_mask"]
+        b = feats.shape[0]
         values = torch.zeros(rows.input_ids.shape, dtype=prompt_inputs[key].dtype, device=rows.input_ids.device)
         if key == "token_type_ids" and fill:
             values[(rows.segment == CHOSEN) | (rows.segment == REJECTED)] = fill
-        for r in range(rows.input_ids.shape[0]):
-            feats, mask = sources[0] if r < b else sources[1]
+        for r in range(rows.input_ids.shape[0]):  # row r (and b + r) holds pair r's prompt
             own = feats[r % b][mask[r % b].bool()]
             values[r, :len(own)] = own
         out[key] = values
@@ -463,18 +419,16 @@ def _pack_shared_prefix(prompt_ids, prompt_mask, chosen_ids, chosen_mask, reject
 
 
 def _pack_two_sequences(prompt_ids, prompt_mask, chosen_ids, chosen_mask, rejected_ids, rejected_mask,
-                        *, pad_id: int, rejected_prompt_ids=None, rejected_prompt_mask=None) -> _Rows:
+                        *, pad_id: int) -> _Rows:
     """2B rows, `[prompt | chosen]` for every pair then `[prompt | rejected]`: the plain forward."""
     prompts = _unpad(prompt_ids, prompt_mask)
-    rprompts = prompts if rejected_prompt_ids is None else _unpad(rejected_prompt_ids, rejected_prompt_mask)
     chosen, rejected = _unpad(chosen_ids, chosen_mask), _unpad(rejected_ids, rejected_mask)
     _check_lengths(prompts, chosen, rejected)
-    _check_lengths(rprompts, chosen, rejected)
     b = len(prompts)
     ids, seg, pos = _assemble([[(p, PROMPT), (c, CHOSEN)] for p, c in zip(prompts, chosen)]
-                              + [[(p, PROMPT), (r, REJECTED)] for p, r in zip(rprompts, rejected)],
+                              + [[(p, PROMPT), (r, REJECTED)] for p, r in zip(prompts, rejected)],
                               pad_id, prompt_ids.device)
-    plen = [len(p) for p in prompts + rprompts]
+    plen = [len(p) for p in prompts + prompts]
     starts = [(k, k, plen[k]) for k in range(2 * b)]
     return _reads(ids, seg, pos, plen, starts, chosen + rejected, b)
 

@@ -69,3 +69,18 @@ def add_lora(model: torch.nn.Module, *, r: int, alpha: float, dropout: float, ta
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return get_peft_model(model, config)
+
+
+def prepare_policy(model: torch.nn.Module, args: Any) -> torch.nn.Module:
+    """The policy as `args` (an MPOConfig) trains it: dropout off, LoRA on, or the vision tower frozen."""
+    if args.disable_dropout:
+        disable_dropout(model)
+    if args.use_lora:
+        model = add_lora(model, r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout,
+                         target_modules=args.lora_target_modules, freeze_vision=args.freeze_vision_tower,
+                         seed=args.seed)
+        if args.disable_dropout:
+            disable_dropout(model)
+    elif args.freeze_vision_tower:
+        freeze_vision_tower(model)
+    return model

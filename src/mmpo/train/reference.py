@@ -52,6 +52,65 @@ def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
     return ref
 
 
+def setup_reference(trainer: Any, mode: str, ref_model: torch.nn.Module | None, digest: str | None) -> Reference:
+    """The trainer's reference in `mode`, once the engine has prepared the policy.
+
+    `copy`: the frozen model, placed as the engine needs it; `precomputed`: no model while training,
+    the log-probs filled when training begins (`PrecomputedReference`); `adapter_disabled`, `none`:
+    nothing to hold.
+    """
+    if mode == "copy":
+        return Reference(mode, prepare_reference(trainer, ref_model))
+    if mode == "precomputed":
+        trainer.ref_pass = PrecomputedReference(trainer, ref_model, digest)
+        return Reference(mode, None)  # training holds no reference model
+    return Reference(mode, ref_model)
+
+
+def reference_model(policy: torch.nn.Module, ref_model: torch.nn.Module | None, mode: str,
+                    disable_dropout: bool) -> torch.nn.Module | None:
+    """The reference before the engine sees it: a frozen copy of the (prepared) policy, or the given
+    model frozen, with dropout off as in the policy."""
+    from mmpo.train.policy import disable_dropout as no_dropout
+
+    if mode == "copy" and ref_model is None:
+        return frozen_copy(policy)
+    if ref_model is not None:
+        ref_model.eval().requires_grad_(False)
+        if disable_dropout:
+            no_dropout(ref_model)
+    return ref_model
+
+
+def prepare_reference(trainer: Any, ref_model: torch.nn.Module) -> torch.nn.Module:
+    """The frozen reference placed as the engine needs it: sharded like the policy under FSDP2 and
+    DeepSpeed ZeRO-3 (a no-optimizer DeepSpeed engine), on the device otherwise.
+
+    The FSDP2 and DeepSpeed branches need GPUs and were not run in this repository's CI (see README).
+    """
+    if trainer.is_deepspeed_enabled:
+        import deepspeed
+
+        config = copy.deepcopy(trainer.accelerator.state.deepspeed_plugin.deepspeed_config)
+        stage = config.get("zero_optimization", {}).get("stage", 0)
+        for key in ("optimizer", "scheduler"):
+            config.pop(key, None)
+        if stage != 3:  # only ZeRO-3 shards parameters; a frozen model needs nothing else from the engine
+            config["zero_optimization"] = {"stage": 0}
+        engine, *_ = deepspeed.initialize(model=ref_model, config=config)
+        engine.eval()
+        return engine
+    if trainer.is_fsdp_enabled:
+        plugin = trainer.accelerator.state.fsdp_plugin
+        if getattr(plugin, "fsdp_version", 1) != 2:
+            raise MMPOError("ref_model: copy under FSDP needs fsdp_version 2 (FSDP2) in the accelerate config; "
+                            "or use ref_model: precomputed")
+        from accelerate.utils.fsdp_utils import fsdp2_prepare_model
+
+        return fsdp2_prepare_model(trainer.accelerator, ref_model).eval()
+    return trainer.accelerator.prepare_model(ref_model, evaluation_mode=True)
+
+
 class Reference:
     """Reference log-probs for a batch, under no_grad.
 
@@ -115,6 +174,72 @@ class SyncCallback(TrainerCallback):
 
 
 # ---- precomputed reference log-probs ----------------------------------------------------------------
+
+class PrecomputedReference:
+    """`ref_model: precomputed`: every pair carries its reference log-probs, filled by `fill` when training
+    (or an evaluation) begins, through the model as the engine prepared it (wrapped under DDP and
+    DeepSpeed, sharded under FSDP2): one no-grad pass split across ranks, or the cache on disk.
+
+    Attaching it swaps the trainer's datasets for placeholders (`RefLogpsDataset`) and adds the callback
+    that fills them; the trainer needs only `prepare_batch(batch)` (its input preparation).
+    """
+
+    def __init__(self, trainer: Any, model: torch.nn.Module | None, digest: str):
+        processor = trainer.processing_class or getattr(trainer.data_collator, "processor", None)
+        if processor is None:
+            raise MMPOError("ref_model: precomputed needs processing_class (the model's processor)")
+        self.model, self.digest, self.done = model, digest, False
+        self.settings = settings_digest(processor, trainer.args)
+
+        def placeholder(dataset):
+            return None if dataset is None else RefLogpsDataset(dataset, torch.full((2, len(dataset)), math.nan))
+
+        trainer.train_dataset = placeholder(trainer.train_dataset)
+        if isinstance(trainer.eval_dataset, dict):
+            trainer.eval_dataset = {name: placeholder(ds) for name, ds in trainer.eval_dataset.items()}
+        else:
+            trainer.eval_dataset = placeholder(trainer.eval_dataset)
+        trainer.add_callback(_FillOnTrainBegin(self, trainer))
+
+    def fill(self, trainer: Any) -> None:
+        """The precomputed reference log-probs of every dataset (once per trainer)."""
+        import contextlib
+
+        from mmpo.train.logps import under_engine
+
+        if self.done:
+            return
+        if self.model is not None:
+            source = self.model.to(trainer.args.device)
+        else:
+            # The start model; with LoRA its base (the adapter off); under an engine its prepared form.
+            source = trainer.model_wrapped if under_engine(trainer.model_wrapped) else trainer.model
+        datasets = [(trainer.train_dataset, "train")]
+        if isinstance(trainer.eval_dataset, dict):
+            datasets += [(ds, f"eval_{name}") for name, ds in trainer.eval_dataset.items()]
+        else:
+            datasets.append((trainer.eval_dataset, "eval"))
+        lora_base = trainer.args.use_lora and self.model is None
+        for dataset, role in datasets:
+            if dataset is None:
+                continue
+            parts = {"model": self.digest, "data": data_digest(dataset.base), "settings": self.settings}
+            with adapter_off(trainer.model) if lora_base else contextlib.nullcontext():
+                filled = load_or_compute(trainer, source, dataset.base, role, parts)
+            dataset.values.copy_(filled.values)
+            dataset.cache_path, dataset.from_cache = filled.cache_path, filled.from_cache
+        self.done = True
+
+
+class _FillOnTrainBegin(TrainerCallback):
+    """Fills the precomputed reference log-probs when training begins, once the engine has prepared the model."""
+
+    def __init__(self, reference: PrecomputedReference, trainer: Any):
+        self.reference, self.trainer = reference, trainer
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.reference.fill(self.trainer)
+
 
 FORMAT = "mmpo-ref-logps-2"  # 2: batches mixing text-only and image pairs keep every image
 PARTS = ("model", "data", "settings")
@@ -269,7 +394,7 @@ def compute_values(trainer: Any, model: torch.nn.Module, dataset: Any, indices: 
             if batch.get("num_pairs") == 0:
                 continue
             index = batch["pair_index"]
-            out = preference_logps(model, trainer._prepare_inputs(batch), mechanism=args.preference_forward)
+            out = preference_logps(model, trainer.prepare_batch(batch), mechanism=args.preference_forward)
             values[0, index] = out["chosen_logps"].float().cpu()
             values[1, index] = out["rejected_logps"].float().cpu()
     finally:

@@ -48,7 +48,7 @@ def run_training(cfg) -> Path:
         resume = True
     out = prepare_output_dir(cfg, resuming=bool(resume))
     if resume is True:
-        from mmpo.train.trainer import complete_checkpoints
+        from mmpo.train.checkpoints import complete_checkpoints
 
         done = complete_checkpoints(out)
         if not done:
@@ -87,7 +87,7 @@ def prepare_output_dir(cfg, *, resuming: bool) -> Path:
     import shutil
 
     from mmpo.data.files import writable_dir
-    from mmpo.train.trainer import STAGING, complete_checkpoints
+    from mmpo.train.checkpoints import STAGING, complete_checkpoints
 
     out = Path(cfg.output_dir)
     for parent in [out, *out.parents]:
@@ -132,39 +132,66 @@ def _finish(trainer, cfg, out: Path, processor, evals) -> Path:
 
 def parse_config(config_path: str | None, overrides: list[str]):
     """MPOConfig from a YAML file, then `--field value` overrides (the command line wins)."""
-    import yaml
+    return build_config(config_path, overrides=overrides)
+
+
+def build_config(config_path: str | None = None, fields: dict[str, Any] | None = None, overrides: list[str] = ()):
+    """The one way an MPOConfig is built: a YAML recipe, then `fields` (values or their text, as
+    `mmpo iterate --train-set` gives them), then `--field value` overrides; each later one wins.
+
+    Everything goes through `HfArgumentParser`, so a value reads the same from a file, a script or
+    the command line; `None` in `fields` leaves a field at its default.
+    """
     from transformers import HfArgumentParser
 
     from mmpo.train.config import MPOConfig
 
-    values: dict[str, Any] = {}
-    if config_path:
-        path = Path(config_path)
-        if not path.is_file():
-            raise InputError("config file does not exist", path=path)
-        try:
-            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            raise InputError(f"malformed YAML ({getattr(exc, 'problem', exc)})", path=path,
-                             line=None if mark is None else mark.line + 1) from None
-        if not isinstance(values, dict):
-            raise InputError("expected a mapping of MPOConfig fields", path=path)
-        known = {f.name for f in dataclasses.fields(MPOConfig)}
-        for key in values:
-            if key not in known:
-                raise InputError("not a field of MPOConfig (see `mmpo train --help-fields`)", path=path, field=key)
+    values = _recipe(config_path)
+    args = []
+    for key, value in (fields or {}).items():
+        if value is None:
+            continue
+        values.pop(key, None)
+        args += [f"--{key}", *(map(str, value) if isinstance(value, list | tuple) else [str(value)])]
     parser = HfArgumentParser(MPOConfig)
     parser.set_defaults(**values)
     try:
-        (cfg,) = parser.parse_args_into_dataclasses(args=list(overrides))
+        (cfg,) = parser.parse_args_into_dataclasses(args=[*args, *overrides])
     except ValueError as exc:
         raise MMPOError(str(exc)) from None
     except InputError as exc:  # validation: name the file that set the field, if it came from there
         if config_path and exc.field in values and not any(o.lstrip("-") == exc.field for o in overrides):
             raise InputError(exc.reason, path=config_path, field=exc.field) from None
         raise
+    except SystemExit:  # argparse's own refusal (an unknown field, a bad choice), already printed
+        raise MMPOError(f"bad MPOConfig fields: {' '.join([*args, *overrides])}") from None
     return cfg
+
+
+def _recipe(config_path: str | None) -> dict[str, Any]:
+    """The MPOConfig fields of a YAML recipe (checked to be fields)."""
+    import yaml
+
+    from mmpo.train.config import MPOConfig
+
+    if not config_path:
+        return {}
+    path = Path(config_path)
+    if not path.is_file():
+        raise InputError("config file does not exist", path=path)
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(f"malformed YAML ({getattr(exc, 'problem', exc)})", path=path,
+                         line=None if mark is None else mark.line + 1) from None
+    if not isinstance(values, dict):
+        raise InputError("expected a mapping of MPOConfig fields", path=path)
+    known = {f.name for f in dataclasses.fields(MPOConfig)}
+    for key in values:
+        if key not in known:
+            raise InputError("not a field of MPOConfig (see `mmpo train --help-fields`)", path=path, field=key)
+    return values
 
 
 def finish_distributed() -> None:

@@ -13,107 +13,25 @@ grouped by length (`mmpo.train.length_groups`), and TRL-named metrics averaged o
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import json
 import logging
 import os
-import shutil
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import PreTrainedModel, Trainer, TrainerCallback
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
+from transformers import PreTrainedModel, Trainer
 
-from mmpo.errors import InputError, MMPOError
+from mmpo.train import checkpoints
 from mmpo.train.collate import PairCollator
 from mmpo.train.config import MPOConfig
-from mmpo.train.guards import CollapseMonitor, NonFiniteError, check_step0, nonfinite_grads
-from mmpo.train.logps import preference_logps, under_engine
+from mmpo.train.guards import CollapseMonitor, check_step0, nonfinite_grads, nonfinite_step
+from mmpo.train.length_groups import eval_order, train_sampler
+from mmpo.train.logps import preference_logps
 from mmpo.train.losses import TERM_NAMES, RewardShift, compute_term
-from mmpo.train.policy import add_lora, disable_dropout, freeze_vision_tower
-from mmpo.train.reference import Reference, SyncCallback, adapter_off, frozen_copy
+from mmpo.train.policy import prepare_policy
+from mmpo.train.reference import SyncCallback, reference_model, setup_reference
 
 logger = logging.getLogger(__name__)
-STATE_FILE = "mpo_state.json"
-REFERENCE_FILE = "reference.safetensors"
-RUN_INFO = "run_info.json"
-STAGING = ".checkpoint-staging"  # checkpoints are written here, then renamed into the output folder
-
-
-class _ReferencePass(TrainerCallback):
-    """Fills the precomputed reference log-probs when training begins, once the engine has prepared the model."""
-
-    def __init__(self, trainer: MPOTrainer):
-        self.trainer = trainer
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.trainer.fill_reference_logps()
-
-
-def prepare_reference(trainer: Trainer, ref_model: torch.nn.Module) -> torch.nn.Module:
-    """The frozen reference placed as the engine needs it: sharded like the policy under FSDP2 and
-    DeepSpeed ZeRO-3 (a no-optimizer DeepSpeed engine), on the device otherwise.
-
-    The FSDP2 and DeepSpeed branches need GPUs and were not run in this repository's CI (see README).
-    """
-    if trainer.is_deepspeed_enabled:
-        import deepspeed
-
-        config = copy.deepcopy(trainer.accelerator.state.deepspeed_plugin.deepspeed_config)
-        stage = config.get("zero_optimization", {}).get("stage", 0)
-        for key in ("optimizer", "scheduler"):
-            config.pop(key, None)
-        if stage != 3:  # only ZeRO-3 shards parameters; a frozen model needs nothing else from the engine
-            config["zero_optimization"] = {"stage": 0}
-        engine, *_ = deepspeed.initialize(model=ref_model, config=config)
-        engine.eval()
-        return engine
-    if trainer.is_fsdp_enabled:
-        plugin = trainer.accelerator.state.fsdp_plugin
-        if getattr(plugin, "fsdp_version", 1) != 2:
-            raise MMPOError("ref_model: copy under FSDP needs fsdp_version 2 (FSDP2) in the accelerate config; "
-                            "or use ref_model: precomputed")
-        from accelerate.utils.fsdp_utils import fsdp2_prepare_model
-
-        return fsdp2_prepare_model(trainer.accelerator, ref_model).eval()
-    return trainer.accelerator.prepare_model(ref_model, evaluation_mode=True)
-
-
-def complete_checkpoints(folder: str | os.PathLike) -> list[Path]:
-    """The `checkpoint-N` folders of `folder` that hold a whole checkpoint, oldest first.
-
-    Complete means: the Trainer's state, mmpo's state (written last) and a non-empty model config
-    or adapter config. Folders left by older versions killed mid-save fail this and are ignored.
-    """
-    found = []
-    for path in Path(folder).glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
-        step = path.name.rsplit("-", 1)[-1]
-        if not (path.is_dir() and step.isdigit()):
-            continue
-        configs = [path / "config.json", path / "adapter_config.json"]
-        if ((path / "trainer_state.json").is_file() and (path / STATE_FILE).is_file()
-                and any(c.is_file() and c.stat().st_size > 0 for c in configs)):
-            found.append((int(step), path))
-    return [p for _, p in sorted(found)]
-
-
-def _fsync_tree(folder: str) -> None:
-    for root, _, files in os.walk(folder):
-        for name in files:
-            with open(os.path.join(root, name), "rb") as fh:
-                os.fsync(fh.fileno())
-        _fsync_dir(root)
-
-
-def _fsync_dir(folder: str) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class MPOTrainer(Trainer):
@@ -126,28 +44,14 @@ class MPOTrainer(Trainer):
                  callbacks=None, **kwargs: Any):
         if not isinstance(args, MPOConfig):
             raise TypeError(f"args must be an MPOConfig, got {type(args).__name__}")
-        ref_mode = args.resolved_ref_model
+        ref_mode, ref_digest = args.resolved_ref_model, None
         if ref_mode == "precomputed":
             from mmpo.train.reference import model_digest
 
             # Hashed before LoRA wraps the model: the reference is these weights as they are now.
             ref_digest = model_digest(ref_model if ref_model is not None else model)
-        if args.disable_dropout:
-            disable_dropout(model)
-        if args.use_lora:
-            model = add_lora(model, r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout,
-                             target_modules=args.lora_target_modules, freeze_vision=args.freeze_vision_tower,
-                             seed=args.seed)
-            if args.disable_dropout:
-                disable_dropout(model)
-        elif args.freeze_vision_tower:
-            freeze_vision_tower(model)
-        if ref_mode == "copy" and ref_model is None:
-            ref_model = frozen_copy(model)
-        elif ref_model is not None:
-            ref_model.eval().requires_grad_(False)
-            if args.disable_dropout:
-                disable_dropout(ref_model)
+        model = prepare_policy(model, args)
+        ref_model = reference_model(model, ref_model, ref_mode, args.disable_dropout)
         if data_collator is None:
             if processing_class is None:
                 raise ValueError("MPOTrainer needs processing_class (the model's processor) or a data_collator")
@@ -160,12 +64,8 @@ class MPOTrainer(Trainer):
         # The model never sees num_items_in_batch (compute_loss is ours), so the Trainer must divide
         # each micro-batch loss by the accumulation steps; older 5.x releases decide that from this flag.
         self.model_accepts_loss_kwargs = False
-        if ref_mode == "copy":
-            ref_model = prepare_reference(self, ref_model)
-        elif ref_mode == "precomputed":
-            self._attach_ref_logps(ref_model, ref_digest)
-            ref_model = None  # training holds no reference model
-        self.reference = Reference(ref_mode, ref_model)
+        self.ref_pass = None  # the precomputed reference's pass, when ref_model is precomputed
+        self.reference = setup_reference(self, ref_mode, ref_model, ref_digest)
         self.reward_shift = RewardShift(args.bco_delta)
         self.guard_counts: dict[str, int] = defaultdict(int)
         self._step0_pending = args.step0_check
@@ -176,91 +76,26 @@ class MPOTrainer(Trainer):
         if args.ref_sync_steps:
             self.add_callback(SyncCallback(self))
 
-    # ---- precomputed reference log-probs and length-grouped batches ------------------------------
-
-    def _attach_ref_logps(self, ref_model: torch.nn.Module | None, digest: str) -> None:
-        """Let every pair carry its reference log-probs, filled by `fill_reference_logps` when training
-        (or an evaluation) begins: through the model as the engine prepared it (wrapped under DDP and
-        DeepSpeed, sharded under FSDP2), one no-grad pass split across ranks, or the cache on disk."""
-        import math
-
-        from mmpo.train.reference import RefLogpsDataset, settings_digest
-
-        processor = self.processing_class or getattr(self.data_collator, "processor", None)
-        if processor is None:
-            raise MMPOError("ref_model: precomputed needs processing_class (the model's processor)")
-        self._ref_pass = {"model": ref_model, "digest": digest, "settings": settings_digest(processor, self.args),
-                          "done": False}
-
-        def placeholder(dataset):
-            return None if dataset is None else RefLogpsDataset(dataset, torch.full((2, len(dataset)), math.nan))
-
-        self.train_dataset = placeholder(self.train_dataset)
-        if isinstance(self.eval_dataset, dict):
-            self.eval_dataset = {name: placeholder(ds) for name, ds in self.eval_dataset.items()}
-        else:
-            self.eval_dataset = placeholder(self.eval_dataset)
-        self.add_callback(_ReferencePass(self))
+    def prepare_batch(self, batch: dict) -> dict:
+        """A collated batch on the device, as the Trainer prepares it (the reference pass uses it too)."""
+        return self._prepare_inputs(batch)
 
     def fill_reference_logps(self) -> None:
-        """The precomputed reference log-probs of every dataset (once per trainer; see `_attach_ref_logps`)."""
-        from mmpo.train.reference import data_digest, load_or_compute
-
-        plan = getattr(self, "_ref_pass", None)
-        if plan is None or plan["done"]:
-            return
-        explicit = plan["model"]
-        if explicit is not None:
-            source = explicit.to(self.args.device)
-        else:
-            # The start model; with LoRA its base (the adapter off); under an engine its prepared form.
-            source = self.model_wrapped if under_engine(self.model_wrapped) else self.model
-        datasets = [(self.train_dataset, "train")]
-        if isinstance(self.eval_dataset, dict):
-            datasets += [(ds, f"eval_{name}") for name, ds in self.eval_dataset.items()]
-        else:
-            datasets.append((self.eval_dataset, "eval"))
-        for dataset, role in datasets:
-            if dataset is None:
-                continue
-            parts = {"model": plan["digest"], "data": data_digest(dataset.base), "settings": plan["settings"]}
-            off = adapter_off(self.model) if self.args.use_lora and explicit is None else contextlib.nullcontext()
-            with off:
-                filled = load_or_compute(self, source, dataset.base, role, parts)
-            dataset.values.copy_(filled.values)
-            dataset.cache_path, dataset.from_cache = filled.cache_path, filled.from_cache
-        plan["done"] = True
+        """The precomputed reference log-probs of every dataset (`mmpo.train.reference.PrecomputedReference`)."""
+        if self.ref_pass is not None:
+            self.ref_pass.fill(self)
 
     def evaluate(self, *args, **kwargs):
         self.fill_reference_logps()
         return super().evaluate(*args, **kwargs)
 
-    def _pair_lengths(self, dataset) -> list[int]:
-        from mmpo.train.length_groups import pair_lengths
-
-        try:
-            return pair_lengths(dataset, self.processing_class or getattr(self.data_collator, "processor", None))
-        except (AttributeError, TypeError):
-            raise InputError("group_by_length needs mmpo pair datasets (PairDataset) and a processor; set "
-                             "train_sampling_strategy: random", field="train_sampling_strategy") from None
-
     def _get_train_sampler(self, train_dataset=None):
-        dataset = train_dataset if train_dataset is not None else self.train_dataset
-        if self.args.train_sampling_strategy != "group_by_length" or dataset is None or not hasattr(dataset,
-                                                                                                    "__len__"):
-            return super()._get_train_sampler(train_dataset)
-        from mmpo.train.length_groups import LengthGroupedSampler
-
-        # Grouped by the optimizer step's pairs, so accumulation and rank splits see the same steps.
-        step = self._train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
-        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-        return LengthGroupedSampler(self._pair_lengths(dataset), step, seed)
+        sampler = train_sampler(self, train_dataset if train_dataset is not None else self.train_dataset)
+        return sampler if sampler is not None else super()._get_train_sampler(train_dataset)
 
     def _get_eval_sampler(self, eval_dataset):
-        if self.args.train_sampling_strategy != "group_by_length" or not hasattr(eval_dataset, "__len__"):
-            return super()._get_eval_sampler(eval_dataset)
-        lengths = self._pair_lengths(eval_dataset)
-        return sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)  # eval order is free
+        order = eval_order(self, eval_dataset)
+        return order if order is not None else super()._get_eval_sampler(eval_dataset)
 
     # ---- the loss ------------------------------------------------------------------------------
 
@@ -324,71 +159,44 @@ class MPOTrainer(Trainer):
                       rejected_tokens=policy["rejected_tokens"], beta=args.beta, delta=delta,
                       label_smoothing=args.label_smoothing, simpo_gamma=args.simpo_gamma)
         loss = 0.0
-        metrics = self._metrics[mode]
         for name, weight in zip(args.loss_type, args.loss_weights):
             extra = {}
             if name == "sft":
                 extra["sft_num_tokens"] = self._sft_normaliser(policy["chosen_tokens"], num_items_in_batch)
             term = compute_term(name, **common, **extra)
             loss = loss + weight * term
-            metrics[f"loss/{TERM_NAMES.get(name, name)}"].append(self._mean(term.detach()))
-        if ref is not None:
+            self._metrics[mode][f"loss/{TERM_NAMES.get(name, name)}"].append(self._mean(term.detach()))
+        self._log_pair_metrics(mode, pc, pr, chosen_rewards if ref is not None else None, rejected_rewards, delta)
+        if mode == "train" and not torch.isfinite(loss.detach()).all():
+            loss = self._nonfinite("loss", model, inputs)
+        return (loss, policy) if return_outputs else loss
+
+    def _log_pair_metrics(self, mode: str, pc, pr, chosen_rewards, rejected_rewards, delta) -> None:
+        """TRL's names: rewards/* (when there is a reference), logps/*; and bco/delta."""
+        metrics = self._metrics[mode]
+        if chosen_rewards is not None:
             metrics["rewards/chosen"].append(self._mean(chosen_rewards))
             metrics["rewards/rejected"].append(self._mean(rejected_rewards))
             metrics["rewards/margins"].append(self._mean(chosen_rewards - rejected_rewards))
             metrics["rewards/accuracies"].append(self._mean((chosen_rewards > rejected_rewards).float()))
         metrics["logps/chosen"].append(self._mean(pc.detach()))
         metrics["logps/rejected"].append(self._mean(pr.detach()))
-        if "bco_pair" in args.loss_type:
+        if "bco_pair" in self.args.loss_type:
             metrics["bco/delta"].append(float(delta))
-        if mode == "train" and not torch.isfinite(loss.detach()).all():
-            loss = self._nonfinite("loss", model, inputs)
-        return (loss, policy) if return_outputs else loss
 
     def train(self, *args, **kwargs):
         result = super().train(*args, **kwargs)
-        self.write_run_info(self.args.output_dir)
+        if self.args.should_save:
+            checkpoints.write_run_info(self.args.output_dir, self.run_info())
         return result
 
     def run_info(self) -> dict[str, Any]:
         """What ran: the preference forward (and why it fell back), the engine, the processes, the reference."""
-        if self.is_deepspeed_enabled:
-            engine = "deepspeed"
-        elif self.is_fsdp_enabled:
-            plugin = getattr(self.accelerator.state, "fsdp_plugin", None)
-            engine = f"fsdp{getattr(plugin, 'fsdp_version', 1)}"
-        elif self.args.world_size > 1:
-            engine = "ddp"
-        else:
-            engine = "none"
-        seen = self.forward_seen["mechanisms"]
-        return {"preference_forward": "shared_prefix" if seen == {"shared_prefix"} else
-                ("plain" if seen == {"plain"} else sorted(seen) or None),
-                "requested_forward": self.args.preference_forward,
-                "fallback_reasons": sorted(self.forward_seen["fallback_reasons"]), "engine": engine,
-                "world_size": self.args.world_size, "reference": self.reference.mode,
-                "gradient_accumulation_steps": self.args.gradient_accumulation_steps,
-                "per_device_train_batch_size": self.args.per_device_train_batch_size}
-
-    def write_run_info(self, folder: str) -> None:
-        """`run_info.json` in `folder` (docs/formats.md), written by the main process."""
-        if self.args.should_save:
-            os.makedirs(folder, exist_ok=True)
-            with open(os.path.join(folder, RUN_INFO), "w", encoding="utf-8") as fh:
-                json.dump(self.run_info(), fh, indent=2)
+        return checkpoints.run_info(self)
 
     def _nonfinite(self, what: str, model, inputs) -> torch.Tensor:
         """A NaN/inf `what` at this step: stop naming the last complete checkpoint, or skip the step."""
-        step = self.state.global_step + 1
-        if self.args.on_nonfinite == "stop":
-            done = complete_checkpoints(self.args.output_dir)
-            last = f"the last complete checkpoint is {done[-1]}" if done else "no checkpoint was written yet"
-            raise NonFiniteError(f"non-finite {what} at step {step}; training stopped, {last} (resume from it "
-                                 "with a lower learning rate, or set on_nonfinite: skip)")
-        self.guard_counts["skipped_nonfinite"] += 1
-        logger.warning("mmpo: non-finite %s at step %d: its gradient is zeroed (on_nonfinite: skip)", what, step)
-        # A zero loss that still touches every trainable weight, so data-parallel gradient sync stays in step.
-        return sum(p.sum() * 0.0 for p in model.parameters() if p.requires_grad)
+        return nonfinite_step(self, what, model)
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         loss = super().training_step(model, inputs, num_items_in_batch)
@@ -433,52 +241,22 @@ class MPOTrainer(Trainer):
     # ---- checkpoints: the reward shift (and a synced reference) travel with the weights ------------
 
     def _save_checkpoint(self, model, trial) -> None:
-        """Write the checkpoint aside, then rename it into place: a kill at any moment leaves either a
-        complete `checkpoint-N` or none (docs/reliability.md)."""
-        run_dir = self._get_output_dir(trial=trial)
-        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-        staging_root = os.path.join(run_dir, STAGING)
-        staging, final = os.path.join(staging_root, name), os.path.join(run_dir, name)
-        if self.args.should_save:
-            shutil.rmtree(staging, ignore_errors=True)  # what a killed save left behind
-        self.accelerator.wait_for_everyone()
-        get_run_dir = self._get_output_dir
-        self._get_output_dir = lambda trial=None: staging_root  # every rank writes its part under staging
-        try:
-            super()._save_checkpoint(model, trial)
-        finally:
-            self._get_output_dir = get_run_dir
-        self.save_mpo_state(staging)  # last: its presence marks a complete checkpoint
-        self.accelerator.wait_for_everyone()
-        if self.args.should_save:
-            _fsync_tree(staging)
-            if os.path.exists(final):  # the same step saved again (a resumed run)
-                shutil.rmtree(final)
-            os.replace(staging, final)
-            _fsync_dir(run_dir)
-            if self.state.best_model_checkpoint and self.state.best_model_checkpoint.startswith(staging_root):
-                self.state.best_model_checkpoint = os.path.join(run_dir, os.path.basename(
-                    self.state.best_model_checkpoint))
-            rotate_checkpoints(output_dir=run_dir, save_total_limit=self.args.save_total_limit,
-                               best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=True)
-        self.accelerator.wait_for_everyone()
+        """Written aside, then renamed into place (`mmpo.train.checkpoints.save_staged`; docs/reliability.md)."""
+        checkpoints.save_staged(self, model, trial, super()._save_checkpoint)
 
     def save_mpo_state(self, folder: str) -> None:
         """Write `mpo_state.json` (and the reference weights when TR-DPO changed them) into `folder`."""
         if not self.args.should_save:
             return
-        os.makedirs(folder, exist_ok=True)
-        state = {"reward_shift": self.reward_shift.state_dict(),
-                 "stats": dict(getattr(self.data_collator, "stats", {})),
-                 "guards": dict(self.guard_counts), "collapse_signals": dict(self.collapse.found)}
-        with open(os.path.join(folder, STATE_FILE), "w", encoding="utf-8") as fh:
-            json.dump(state, fh, indent=2)
+        checkpoints.write_state(folder, {
+            "reward_shift": self.reward_shift.state_dict(), "stats": dict(getattr(self.data_collator, "stats", {})),
+            "guards": dict(self.guard_counts), "collapse_signals": dict(self.collapse.found)})
         if self.args.ref_sync_steps and self.reference.mode == "copy":
             from safetensors.torch import save_file
 
             ref = self.accelerator.unwrap_model(self.reference.model)
             save_file({k: v.detach().contiguous().cpu() for k, v in ref.state_dict().items()},
-                      os.path.join(folder, REFERENCE_FILE))
+                      os.path.join(folder, checkpoints.REFERENCE_FILE))
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         target = self.accelerator.unwrap_model(model if model is not None else self.model)
@@ -491,19 +269,8 @@ class MPOTrainer(Trainer):
             del loaded
         else:
             super()._load_from_checkpoint(resume_from_checkpoint, model)
-        path = os.path.join(resume_from_checkpoint, STATE_FILE)
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as fh:
-                state = json.load(fh)
-            self.reward_shift.load_state_dict(state["reward_shift"])
-            stats = getattr(self.data_collator, "stats", None)
-            if stats is not None:
-                stats.clear()
-                stats.update(state.get("stats", {}))
-            self.guard_counts.clear()
-            self.guard_counts.update(state.get("guards", {}))
-            self.collapse.found.update(state.get("collapse_signals", {}))
-        ref_path = os.path.join(resume_from_checkpoint, REFERENCE_FILE)
+        checkpoints.restore_state(self, resume_from_checkpoint)
+        ref_path = os.path.join(resume_from_checkpoint, checkpoints.REFERENCE_FILE)
         if self.args.ref_sync_steps and os.path.isfile(ref_path):
             from safetensors.torch import load_file
 
