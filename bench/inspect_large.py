@@ -30,6 +30,7 @@ def build(root: Path, n_pairs: int, seed: int = 0) -> tuple[Path, Path]:
     from PIL import Image
 
     from mmpo.pairs.build import build_pairs
+    from mmpo.pairs.options import PairOptions
 
     rng = random.Random(seed)
     n_prompts = max(1, n_pairs // 4)
@@ -53,7 +54,7 @@ def build(root: Path, n_pairs: int, seed: int = 0) -> tuple[Path, Path]:
                 "image": str(image), "question": f"What is the value {i} ?", "answer": answer, "source": "bench",
                 "record": {"question_type": "free_form" if i % 3 else "multi_choice"},
                 "responses": responses, "settings": {"n": 8}}) + "\n")
-    build_pairs([samples], root / "pairs", max_pairs_per_prompt=4, seed=seed)
+    build_pairs(PairOptions(samples=[samples], out=root / "pairs", max_pairs_per_prompt=4, seed=seed))
     return samples, root / "pairs"
 
 

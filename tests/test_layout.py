@@ -95,7 +95,7 @@ def test_every_stage_is_a_subpackage():
                   "demo"):
         assert (SRC / stage / "__init__.py").is_file(), stage
     flat = sorted(p.name for p in SRC.glob("*.py"))
-    assert flat == ["__init__.py", "cli.py", "errors.py"], flat
+    assert flat == ["__init__.py", "cli.py", "errors.py", "options.py"], flat
 
 
 def test_comments_cite_only_the_repository():
@@ -114,3 +114,50 @@ def test_tests_mirror_the_package():
     for sub in ("data", "synth", "models", "answers", "sample", "pairs", "train", "eval", "pretrain", "inspector",
                 "demo"):
         assert list((tests / sub).glob("test_*.py")), f"no tests/{sub}/test_*.py"
+
+
+# Stage settings whose default belongs to one options class each (docs/layout.md).
+STAGE_SETTINGS = ("temperature", "top_k", "max_pairs_per_prompt", "max_pairs", "max_new_tokens")
+OPTIONS_MODULES = {"mmpo.sample.options", "mmpo.pairs.options", "mmpo.eval.options"}
+
+
+def _declared_defaults(tree: ast.AST) -> list[tuple[str, int]]:
+    """(name, line) of every parameter default and annotated class attribute of a stage setting."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            args = node.args
+            positional = args.posonlyargs + args.args
+            pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+            pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+            found += [(a.arg, node.lineno) for a, _ in pairs if a.arg in STAGE_SETTINGS]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            if node.target.id in STAGE_SETTINGS:
+                found.append((node.target.id, node.lineno))
+    return found
+
+
+def test_stage_defaults_are_declared_only_in_their_options_class():
+    bad = []
+    for path in sorted(SRC.rglob("*.py")):
+        if _module_name(path) in OPTIONS_MODULES:
+            continue
+        bad += [f"{path.relative_to(SRC)}:{line} declares a default for {name}"
+                for name, line in _declared_defaults(ast.parse(path.read_text(encoding="utf-8")))]
+    assert not bad, "\n".join(bad)
+    declared = [name for mod in OPTIONS_MODULES
+                for name, _ in _declared_defaults(ast.parse((SRC.parent / (mod.replace(".", "/") + ".py")).read_text()))]
+    assert sorted(declared) == ["max_new_tokens", "max_new_tokens", "max_pairs_per_prompt", "temperature", "top_k"]
+
+
+def test_functions_stay_short_and_the_trainer_keeps_only_the_training_step():
+    long, trainer = [], None
+    for path in sorted(SRC.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > 80:
+                long.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1})")
+            if isinstance(node, ast.ClassDef) and node.name == "MPOTrainer":
+                trainer = node.end_lineno - node.lineno + 1
+    assert not long, "functions over 80 lines:\n" + "\n".join(long)
+    assert trainer is not None and trainer < 250, trainer

@@ -200,13 +200,14 @@ def _samples_line(pid, image, responses):
 
 def test_mmpo_pairs_output_loads_in_the_authors_reader(tmp_path, monkeypatch):
     from mmpo.pairs.build import build_pairs
+    from mmpo.pairs.options import PairOptions
 
     (tmp_path / "img.png").write_bytes(_png())
     good = {"text": "x Final answer: 2", "extracted": "2", "verdict": "correct"}
     bad = {"text": "y Final answer: 3", "extracted": "3", "verdict": "incorrect"}
     _jsonl(tmp_path / "s.jsonl", [_samples_line("1", str(tmp_path / "img.png"), [good, bad]),
                                   _samples_line("2", None, [good, bad])])  # a text-only prompt
-    build_pairs([tmp_path / "s.jsonl"], tmp_path / "pairs")
+    build_pairs(PairOptions(samples=[tmp_path / "s.jsonl"], out=tmp_path / "pairs"))
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # the authors' reader opens paths from the working directory

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from mmpo.demo import pipeline
-from mmpo.demo.pipeline import SMOL_LORA, DemoConfig, run_demo
+from mmpo.demo.pipeline import DemoConfig, run_demo
+from mmpo.demo.presets import SMOL_LORA
 from mmpo.errors import MMPOError
 from mmpo.pretrain.digits import shipped_base
 
@@ -34,7 +35,7 @@ def test_smol_backbone_demo_aligns_trains_lora_and_reports(tmp_path, tiny_smol):
     # One alignment step per stage (inside the learning-rate warm-up): the stand-in keeps
     # reading and writing chains, so sampling gives pairs whatever the thread count's rounding.
     cfg = DemoConfig.preset("tiny", backbone="smol", from_scratch=True, pretrain_scale=0.001, n_val=0,
-                            samples=6, train_options=SMOL_LORA, read_eval=6)
+                            sample={"n": 6}, training=SMOL_LORA, read_eval=6)
     results = run_demo(cfg, out)
 
     assert results["start_model"] == "aligned"
@@ -62,14 +63,15 @@ def test_unknown_backbone_and_selection_without_validation_are_clear_errors(tmp_
         DemoConfig(backbone="big")
     cfg = DemoConfig.preset("tiny", lrs=(1e-5, 3e-5), n_val=0)
     with pytest.raises(MMPOError, match="needs a validation split"):
-        pipeline._select_lr(cfg, tmp_path, tmp_path, [], 0)
+        pipeline._select_lr(cfg, None, tmp_path, [], {}, None)
 
 
 def test_smol_presets_train_lora_at_one_fixed_learning_rate_with_room_for_chains():
     for name in ("smol", "smol_tiny"):
         cfg = DemoConfig.preset(name)
-        assert cfg.backbone == "smol" and cfg.train_options.get("use_lora") is True and len(cfg.lrs) == 1
-        assert cfg.max_new_tokens >= 128 and cfg.direct_max_new_tokens and cfg.read_eval > 0
+        assert cfg.backbone == "smol" and cfg.training.get("use_lora") is True and len(cfg.lrs) == 1
+        assert cfg.sample["max_new_tokens"] >= 128 and cfg.eval["max_new_tokens"] >= 128
+        assert cfg.eval["direct_max_new_tokens"] and cfg.read_eval > 0
     assert DemoConfig.preset("smol").n_test >= 500
 
 
@@ -88,32 +90,35 @@ def test_demo_command_maps_backbone_and_preset(monkeypatch, tmp_path):
 
 
 def test_a_rerun_reuses_only_evaluations_of_the_same_weights(tmp_path, tiny_model_dir, monkeypatch):
+    import dataclasses
+
     import mmpo.eval.generate as generation
+    from mmpo.eval.options import EvalOptions
     from mmpo.eval.run import load_eval_records
     from mmpo.models import load_model
     from mmpo.synth import write_benchmark
 
-    records = load_eval_records(write_benchmark(tmp_path / "data", 4, seed=0, families=["digits"]))
-    cfg = DemoConfig.preset("tiny", max_new_tokens=4)
+    data = write_benchmark(tmp_path / "data", 4, seed=0, families=["digits"])
+    records = load_eval_records(data)
+    opts = EvalOptions(**DemoConfig.preset("tiny", eval={"max_new_tokens": 4}).eval)
     d0, d1 = tiny_model_dir("llava", seed=0), tiny_model_dir("llava", seed=1)
-    model, processor = load_model(d0)
-    first = pipeline._evaluate(model, processor, records, tmp_path / "eval", "m", cfg, model_dir=d0)
+    m0 = load_model(d0)
+    first = pipeline._evaluate(d0, records, tmp_path / "eval", opts, "m", data, loaded=m0)
 
     def no_generation(*a, **k):
         raise AssertionError("generated again although the evaluation was done")
 
     real = generation.greedy_generate
     monkeypatch.setattr(generation, "greedy_generate", no_generation)
-    again = pipeline._evaluate(model, processor, records, tmp_path / "eval", "m", cfg, model_dir=d0)
-    assert again["predictions"] == first["predictions"]
+    again = pipeline._evaluate(d0, records, tmp_path / "eval", opts, "m", data, loaded=m0)
+    assert again.predictions == first.predictions
 
     # Other weights (or other settings) are evaluated afresh.
     monkeypatch.setattr(generation, "greedy_generate", real)
-    other, _ = load_model(d1)
-    pipeline._evaluate(other, processor, records, tmp_path / "eval", "m", cfg, model_dir=d1)
+    pipeline._evaluate(d1, records, tmp_path / "eval", opts, "m", data)
     monkeypatch.setattr(generation, "greedy_generate", no_generation)
     with pytest.raises(AssertionError, match="generated again"):
-        pipeline._evaluate(model, processor, records, tmp_path / "eval", "m", cfg, model_dir=d0)
-    longer = DemoConfig.preset("tiny", max_new_tokens=5)
+        pipeline._evaluate(d0, records, tmp_path / "eval", opts, "m", data, loaded=m0)
+    longer = dataclasses.replace(opts, max_new_tokens=5)
     with pytest.raises(AssertionError, match="generated again"):
-        pipeline._evaluate(other, processor, records, tmp_path / "eval", "m", longer, model_dir=d1)
+        pipeline._evaluate(d1, records, tmp_path / "eval", longer, "m", data)

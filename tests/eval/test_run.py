@@ -13,6 +13,7 @@ import pytest
 from mmpo.cli import main
 from mmpo.errors import MMPOError
 from mmpo.eval import run as evaluate
+from mmpo.eval.options import EvalOptions
 
 N = 12
 
@@ -137,7 +138,7 @@ def test_direct_answers_are_read_leniently_and_cot_strictly(bench, monkeypatch):
         return out
 
     monkeypatch.setattr(generation, "greedy_generate", fake_generate)
-    res = evaluate.evaluate_model(None, None, records, progress=False, model_name="m")
+    res = evaluate.evaluate_model(None, None, records, EvalOptions(progress=False), model_name="m")
     assert res.scores["modes"]["direct"]["accuracy"] == 1.0
     assert res.scores["modes"]["cot"]["format_failure_rate"] == 1.0
 
@@ -154,20 +155,20 @@ def test_direct_answers_can_have_their_own_length_limit(bench, monkeypatch):
         return [generation.Generation("Final answer: 1", 3, False) for _ in items]
 
     monkeypatch.setattr(generation, "greedy_generate", fake_generate)
-    res = evaluate.evaluate_model(None, None, records, max_new_tokens=128, direct_max_new_tokens=16,
-                                  progress=False)
+    res = evaluate.evaluate_model(None, None, records, EvalOptions(max_new_tokens=128, direct_max_new_tokens=16,
+                                                                   progress=False))
     assert limits == {"direct": 16, "cot": 128}
     assert res.scores["settings"]["direct_max_new_tokens"] == 16
-    evaluate.evaluate_model(None, None, records, max_new_tokens=64, progress=False)
+    evaluate.evaluate_model(None, None, records, EvalOptions(max_new_tokens=64, progress=False))
     assert limits == {"direct": 64, "cot": 64}
 
 
 def test_in_memory_eval_batching_does_not_change_answers(tiny_model, bench, varied_checker):
     model, processor = tiny_model("qwen2_vl")
     records = evaluate.load_eval_records(bench, limit=7)
-    one = evaluate.evaluate_model(model, processor, records, max_new_tokens=6, batch_size=1, progress=False)
+    one = evaluate.evaluate_model(model, processor, records, EvalOptions(max_new_tokens=6, batch_size=1, progress=False))
     model.train()  # as the demo may hand it over straight from training: answered in eval mode, then restored
-    many = evaluate.evaluate_model(model, processor, records, max_new_tokens=6, batch_size=4, progress=False)
+    many = evaluate.evaluate_model(model, processor, records, EvalOptions(max_new_tokens=6, batch_size=4, progress=False))
     assert model.training
     assert [p["response"] for p in one.predictions] == [p["response"] for p in many.predictions]
     assert one.scores["modes"] == many.scores["modes"]
@@ -196,8 +197,8 @@ def test_shuffle_images_pairs_each_question_with_another_image(bench, varied_che
     monkeypatch.setattr(generation, "greedy_generate", fake_generate)
     records = evaluate.load_eval_records(bench)
     images = [f"image-of-{r['pid']}" for r in records]  # stand-ins: only identity matters here
-    res = evaluate.evaluate_model(None, None, records, modes=["cot"], images=images, shuffle_images=True,
-                                  seed=5, progress=False, model_name="m")
+    res = evaluate.evaluate_model(None, None, records, EvalOptions(modes=("cot",), shuffle_images=True, seed=5,
+                                                                   progress=False), images=images, model_name="m")
     from mmpo.data.prompts import build_prompt
 
     perm = evaluate.derangement(len(records), 5)

@@ -52,6 +52,7 @@ def build_run(root):
     from mmpo.eval.report import write_comparison
     from mmpo.eval.run import load_eval_records, score_predictions
     from mmpo.pairs.build import build_pairs
+    from mmpo.pairs.options import PairOptions
     from mmpo.synth import write_benchmark
 
     train = write_benchmark(root / "data", len(VERDICTS), seed=0, split_name="train")
@@ -69,7 +70,7 @@ def build_run(root):
                 "truncated": sum(v == "format_failure" for v in verdicts),
                 "responses": [_response(rec["pid"], k, v, rec["answer"]) for k, v in enumerate(verdicts)],
                 "settings": {"n": 4, "seed": 0}}) + "\n")
-    stats = build_pairs([samples], root / "pairs", name="digits")
+    stats = build_pairs(PairOptions(samples=[samples], out=root / "pairs", name="digits"))
 
     test_records = load_eval_records(test)
     for name in ("base", "mpo"):

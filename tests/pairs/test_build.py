@@ -5,6 +5,7 @@ import pytest
 from mmpo.cli import main
 from mmpo.errors import InputError
 from mmpo.pairs.build import build_pairs, prompt_pairs
+from mmpo.pairs.options import PairOptions
 
 
 def _resp(text, extracted, verdict, **extra):
@@ -70,7 +71,7 @@ def test_build_pairs_mmpr_layout_and_stats(tmp_path, img):
     a = _write(tmp_path / "s0.jsonl", samples[:2])
     b = _write(tmp_path / "s1.jsonl", samples[2:])
     out = tmp_path / "pairs"
-    stats = build_pairs([a, b], out)
+    stats = build_pairs(PairOptions(samples=[a, b], out=out))
     meta = json.loads((out / "meta.json").read_text())
     assert set(meta) == {"toy_pairs_vqa_correctness_rules", "toy_pairs_vqa_format_rules", "toy_sr0.5_wo_image"}
     for name, entry in meta.items():
@@ -111,9 +112,9 @@ def test_bad_line_names_file_line_field_or_is_counted(tmp_path, img, bad, field)
     p = tmp_path / "s.jsonl"
     p.write_text(good + "\n" + bad + "\n", encoding="utf-8")
     with pytest.raises(InputError) as exc:
-        build_pairs([p], tmp_path / "out")
+        build_pairs(PairOptions(samples=[p], out=tmp_path / "out"))
     assert exc.value.path == str(p) and exc.value.line == 2 and exc.value.field == field
-    stats = build_pairs([p], tmp_path / "out", on_error="skip")
+    stats = build_pairs(PairOptions(samples=[p], out=tmp_path / "out", on_error="skip"))
     assert stats["prompts"] == 1 and stats["skips"]["count"] == 1
     assert stats["skips"]["items"][0]["line"] == 2
 
@@ -122,7 +123,7 @@ def test_duplicate_pid_across_shards_is_an_error(tmp_path, img):
     s = _sample("1", [_resp("t", "2", "correct")], img)
     a, b = _write(tmp_path / "a.jsonl", [s]), _write(tmp_path / "b.jsonl", [s])
     with pytest.raises(InputError, match="duplicate pid") as exc:
-        build_pairs([a, b], tmp_path / "out")
+        build_pairs(PairOptions(samples=[a, b], out=tmp_path / "out"))
     assert exc.value.path == str(b) and exc.value.line == 1
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from mmpo.errors import InputError, MMPOError
 from mmpo.pairs.build import build_pairs  # noqa: E402
+from mmpo.pairs.options import PairOptions  # noqa: E402
 from mmpo.sample.run import SampleOptions, prompt_seed, read_prompts, run_sampling  # noqa: E402
 
 
@@ -54,7 +55,7 @@ def test_sample_lines_shards_and_pairs(tmp_path, tiny_model_dir, bench):
     before = outs[0].read_bytes()
     assert run_sampling(_opts(model_dir, data, outs[0], shard="0/2"))["written"] == 0
     assert outs[0].read_bytes() == before
-    stats = build_pairs(outs, tmp_path / "pairs")
+    stats = build_pairs(PairOptions(samples=outs, out=tmp_path / "pairs"))
     assert stats["prompts"] == 8 and stats["responses"] == 24
 
 
@@ -73,7 +74,7 @@ def test_dropout_ntp_pairs_train_ready(tmp_path, tiny_model_dir, bench):
                 assert r["text"].startswith(r["ntp_prefix"]) and r["ntp_prefix"].strip()
                 assert len(r["ntp_prefix"].split()) == max(1, min(len(r["text"].split()) - 1,
                                                                    int(len(r["text"].split()) * 0.5)))
-    stats = build_pairs([out], tmp_path / "pairs")
+    stats = build_pairs(PairOptions(samples=[out], out=tmp_path / "pairs"))
     assert stats["pairs"]["dropout_ntp"] > 0
     meta = json.loads((tmp_path / "pairs" / "meta.json").read_text())
     assert list(meta) == ["open_sr0.5_wo_image"]
@@ -154,7 +155,7 @@ def test_end_to_end_sample_pairs_train(tmp_path, tiny_model_dir, bench, monkeypa
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     run_sampling(_opts(model_dir, data, a, n=4, limit=6))
     run_sampling(_opts(model_dir, plain, b, n=2, dropout_ntp=True))
-    stats = build_pairs([a, b], tmp_path / "pairs", max_pairs_per_prompt=2)
+    stats = build_pairs(PairOptions(samples=[a, b], out=tmp_path / "pairs", max_pairs_per_prompt=2))
     assert stats["pairs"]["correctness"] > 0 and stats["pairs"]["format"] > 0 and stats["pairs"]["dropout_ntp"] > 0
     meta_path = tmp_path / "pairs" / "meta.json"
     assert set(json.loads(meta_path.read_text())) == {

@@ -11,8 +11,8 @@ from typing import Any
 from mmpo.answers.compare import compare, gold_from_record
 from mmpo.answers.extract import extract_answer
 from mmpo.answers.mathvista import mathvista_compare
+from mmpo.data.layout import VERDICTS  # noqa: F401  (re-exported: the verdicts of samples and predictions)
 
-VERDICTS = ("correct", "incorrect", "format_failure")
 SCORINGS = ("default", "mathvista")
 SYMBOLIC_BUDGET_S = 2.0  # wall-clock budget for all symbolic work of one check (waits for a worker not counted)
 

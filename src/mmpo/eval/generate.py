@@ -23,7 +23,7 @@ class Generation:
     truncated: bool  # stopped by max_new_tokens, not by an end-of-sequence token
 
 
-def greedy_generate(model: Any, processor: Any, items: Sequence[tuple[str, Any]], *, max_new_tokens: int = 512,
+def greedy_generate(model: Any, processor: Any, items: Sequence[tuple[str, Any]], *, max_new_tokens: int,
                     batch_size: int = 8, apply_chat: bool = True, progress: Any = None) -> list[Generation]:
     """Greedy continuations of each (user text, image or None).
 

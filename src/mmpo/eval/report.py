@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmpo.data.layout import PREDICTIONS_FILE, SCORES_FILE, TRAINER_STATE
 from mmpo.errors import InputError, MMPOError
 
-SCORES_FILE = "scores.json"
-PREDICTIONS_FILE = "predictions.jsonl"
-TRAINER_STATE = "trainer_state.json"
+__all__ = ["EvalRun", "compare", "comparison_markdown", "differences_table", "load_eval", "models_table",
+           "paired_comparisons", "paired_difference", "rounds_markdown", "scores_markdown", "write_comparison", "write_training_curves"]
+
 BREAKDOWNS = ("question_type", "answer_type", "category", "skill")
 SKILL_NOTE = "Skill buckets overlap: a record with several skills counts once in each of them."
 
@@ -198,6 +199,55 @@ def paired_difference(a: dict[str, int], b: dict[str, int], *, n_boot: int = 10_
         return None
     iv = paired_bootstrap([a[p] for p in shared], [b[p] for p in shared], n_boot=n_boot, seed=seed)
     return iv.to_dict()
+
+
+def paired_comparisons(runs: dict[str, EvalRun], pairs: Sequence[tuple[str, str]], modes: Sequence[str], *,
+                       seed: int = 0, n_boot: int = 10_000, keep: dict[str, set[str]] | None = None) -> list[dict]:
+    """For each (a, b) of `pairs` and each mode both have: mean(a) - mean(b), paired on shared questions.
+
+    Returns [{"a", "b", "mode", "n", "diff", "ci95", "significant"}] (an interval excluding 0 is significant);
+    `keep[a]`: only these pids for a (evals of other data, paired on the questions both have).
+    """
+    out = []
+    for a, b in pairs:
+        ra, rb = runs[a], runs[b]
+        for mode in modes:
+            if mode not in ra.modes() or mode not in rb.modes():
+                continue
+            iv = paired_difference(rb.outcomes(mode), ra.outcomes(mode), n_boot=n_boot, seed=seed,
+                                   keep=(keep or {}).get(a))
+            if iv is None:
+                continue
+            out.append({"a": a, "b": b, "mode": mode, "n": iv["n"], "diff": iv["estimate"],
+                        "ci95": [iv["low"], iv["high"]], "significant": not (iv["low"] <= 0.0 <= iv["high"])})
+    return out
+
+
+def models_table(scores: dict[str, dict[str, Any]]) -> str:
+    """One row per model: direct and CoT accuracy, CoT - direct, CoT format failures (in %)."""
+    lines = ["| model | direct | CoT | CoT - direct | format failures (CoT) |", "|---|---|---|---|---|"]
+    for name, s in scores.items():
+        d, c = s["modes"].get("direct"), s["modes"].get("cot")
+        gap = f"{100 * (c['accuracy'] - d['accuracy']):+.1f}" if d and c else "–"
+        lines.append(f"| {name} | {_pct(d and d['accuracy'])} | {_pct(c and c['accuracy'])} | {gap} | "
+                     f"{_pct(c and c['format_failure_rate'])}{'%' if c else ''} |")
+    return "\n".join(lines)
+
+
+def differences_table(comparisons: Sequence[dict[str, Any]]) -> str:
+    """The rows of `paired_comparisons`: a - b per mode, in points, with the 95% interval."""
+    lines = ["| comparison | mode | difference (points) | 95% CI (paired bootstrap) |", "|---|---|---|---|"]
+    for c in comparisons:
+        lo, hi = c["ci95"]
+        lines.append(f"| {c['a']} - {c['b']} | {c['mode']} | {100 * c['diff']:+.1f} | "
+                     f"[{100 * lo:+.1f}, {100 * hi:+.1f}] |")
+    return "\n".join(lines)
+
+
+def rounds_markdown(summary: dict[str, Any]) -> str:
+    """What `mmpo iterate` prints: every round's accuracies, then each round against round 0."""
+    scores = {f"round {e['round']} (`{e['model']}`)": e["scores"] for e in summary["rounds"]}
+    return models_table(scores) + "\n\n" + differences_table(summary.get("comparisons", []))
 
 
 def _fingerprint(run: EvalRun) -> str:

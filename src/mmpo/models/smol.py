@@ -152,7 +152,7 @@ def build_smol(seed: int = 0, *, image_size: int = 64) -> tuple[Any, Any, dict[s
 
     model.generation_config = GenerationConfig(
         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-        do_sample=False, max_new_tokens=256, suppress_tokens=[image_id])
+        do_sample=False, suppress_tokens=[image_id])
     ip = CLIPImageProcessorPil(size={"shortest_edge": image_size},
                                crop_size={"height": image_size, "width": image_size})
     processor = LlavaProcessor(image_processor=ip, tokenizer=tok, patch_size=CELL,

@@ -95,7 +95,7 @@ def build_tiny(arch: str, size: str = "unit", seed: int = 0, **options) -> tuple
     tok = processor.tokenizer
     model.generation_config = GenerationConfig(
         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-        do_sample=False, max_new_tokens=64)
+        do_sample=False)
     model.eval()
     return model, processor
 

@@ -31,13 +31,18 @@ import json
 import os
 import random
 import re
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mmpo.data.files import write_json
-from mmpo.errors import ON_ERROR, MMPOError, check_choice
-from mmpo.pairs.samples import VERDICTS, iter_samples
+from mmpo.data.files import write_json, write_jsonl
+from mmpo.data.layout import PAIRS_META, PAIRS_STATS, VERDICTS
+from mmpo.errors import MMPOError
+from mmpo.pairs.options import PairOptions
+from mmpo.pairs.samples import iter_samples
+
+STAGING = ".staging"  # a rerun's files, written here before they replace the folder's
 
 SUFFIX = {
     "correctness": "_pairs_vqa_correctness_rules",
@@ -59,66 +64,102 @@ def pass_rate_bucket(n_correct: int, n: int) -> str:
     return PASS_RATE_BUCKETS[1 + min(3, int((pct - 1e-9) // 25))]
 
 
-def build_pairs(paths: list[str | os.PathLike], out_dir: str | os.PathLike, *, max_pairs_per_prompt: int = 15,
-                seed: int = 0, on_error: str = "raise", name: str | None = None) -> dict[str, Any]:
-    """Read samples files, write the MMPR layout into out_dir, return the stats (also in stats.json)."""
-    if max_pairs_per_prompt < 1:
-        raise MMPOError(f"--max-pairs-per-prompt must be >= 1, got {max_pairs_per_prompt}")
-    check_choice("--on-error", on_error, ON_ERROR)
-    out_dir = Path(out_dir)
+def build_pairs(opts: PairOptions) -> dict[str, Any]:
+    """Read samples files, write the MMPR layout into opts.out, return the stats (also in stats.json).
+
+    The files are written aside first, then put in place with meta.json last (`_put_in_place`): a
+    kill leaves the old complete set, the new one, or a folder without meta.json that every reader
+    refuses, never a meta.json beside subset files of another run.
+    """
+    if not opts.samples:
+        raise MMPOError("no samples files given")
+    if not opts.out:
+        raise MMPOError("--out is required")
+    out_dir = Path(opts.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise MMPOError(f"--out {out_dir} is a file; pairs are written into a folder (meta.json + one JSONL per subset)")
-    skips: list[dict[str, Any]] = []
-    subsets: dict[str, list[dict[str, Any]]] = {}
-    images: dict[str, list[str]] = {}
-    hist = Counter({b: 0 for b in PASS_RATE_BUCKETS})
-    verdicts = Counter({v: 0 for v in (*VERDICTS, "unlabelled")})
-    kinds = Counter({"correctness": 0, "format": 0, "dropout_ntp": 0})
-    no_pairs = Counter({"all_correct": 0, "all_wrong": 0, "no_ground_truth_without_ntp": 0, "other": 0})
-    skipped = Counter({"substring": 0, "over_cap": 0, "ntp_identical": 0})
-    n_prompts = n_resp = n_trunc = with_answer = 0
+    tally = _Tally()
+    for _path, _line, s in iter_samples(opts.samples, on_error=opts.on_error, skips=tally.skips):
+        tally.add(s, prompt_pairs(s, max_pairs=opts.max_pairs_per_prompt, seed=opts.seed), opts.name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = _write_layout(out_dir, tally.subsets, tally.images)
+    stats = {"files": [str(p) for p in opts.samples], **tally.summary(),
+             "subsets": {k: v["length"] for k, v in meta.items()},
+             "max_pairs_per_prompt": opts.max_pairs_per_prompt, "seed": opts.seed}
+    write_json(out_dir / PAIRS_STATS, stats)
+    return stats
 
-    for _path, _line, s in iter_samples(paths, on_error=on_error, skips=skips):
-        n_prompts += 1
+
+class _Tally:
+    """The pairs of every prompt, by subset, and the counts stats.json reports."""
+
+    def __init__(self):
+        self.skips: list[dict[str, Any]] = []
+        self.subsets: dict[str, list[dict[str, Any]]] = {}
+        self.images: dict[str, list[str]] = {}
+        self.hist = Counter({b: 0 for b in PASS_RATE_BUCKETS})
+        self.verdicts = Counter({v: 0 for v in (*VERDICTS, "unlabelled")})
+        self.kinds = Counter({"correctness": 0, "format": 0, "dropout_ntp": 0})
+        self.no_pairs = Counter({"all_correct": 0, "all_wrong": 0, "no_ground_truth_without_ntp": 0, "other": 0})
+        self.skipped = Counter({"substring": 0, "over_cap": 0, "ntp_identical": 0})
+        self.prompts = self.responses = self.truncated = self.with_answer = 0
+
+    def add(self, s: dict[str, Any], got: dict[str, Any], name: str | None) -> None:
         resp = s["responses"]
-        n_resp += len(resp)
-        n_trunc += sum(bool(r.get("truncated")) for r in resp)
+        self.prompts += 1
+        self.responses += len(resp)
+        self.truncated += sum(bool(r.get("truncated")) for r in resp)
         v = Counter(r.get("verdict") or "unlabelled" for r in resp)
-        verdicts.update(v)
+        self.verdicts.update(v)
         has_gt = s.get("answer") not in (None, "")
         if has_gt:
-            with_answer += 1
-            hist[pass_rate_bucket(v["correct"], len(resp))] += 1
-        got = prompt_pairs(s, max_pairs=max_pairs_per_prompt, seed=seed)
-        skipped.update(got["counts"])
+            self.with_answer += 1
+            self.hist[pass_rate_bucket(v["correct"], len(resp))] += 1
+        self.skipped.update(got["counts"])
         base = _subset_name(name or s.get("source") or "mmpo")
         ratio = (s.get("settings") or {}).get("dropout_ratio")
         n_here = 0
         for kind in ("correctness", "format", "dropout_ntp"):
-            if not got[kind]:
-                continue
             subset = base + (SUFFIX[kind] if kind in SUFFIX else _ratio_tag(ratio))
             answer_gt = None if kind == "dropout_ntp" or not has_gt else _answer_text(s["answer"])
             for chosen, rejected in got[kind]:
-                subsets.setdefault(subset, []).append({
+                self.subsets.setdefault(subset, []).append({
                     "image": s["image"], "question": s["prompt"], "chosen": chosen,
                     "rejected": rejected, "answer_gt": answer_gt})
                 if s["image"] is not None:
-                    images.setdefault(subset, []).append(s["image"])
-            kinds[kind] += len(got[kind])
+                    self.images.setdefault(subset, []).append(s["image"])
+            self.kinds[kind] += len(got[kind])
             n_here += len(got[kind])
         if n_here == 0:
-            if not has_gt and not any("ntp_prefix" in r for r in resp):
-                no_pairs["no_ground_truth_without_ntp"] += 1
-            elif has_gt and v["correct"] == len(resp):
-                no_pairs["all_correct"] += 1
-            elif has_gt and v["correct"] == 0:
-                no_pairs["all_wrong"] += 1
-            else:
-                no_pairs["other"] += 1
+            self.no_pairs[_why_no_pairs(s, v, has_gt)] += 1
 
+    def summary(self) -> dict[str, Any]:
+        return {"prompts": self.prompts, "prompts_with_answer": self.with_answer,
+                "prompts_without_answer": self.prompts - self.with_answer, "responses": self.responses,
+                "verdicts": dict(self.verdicts), "format_failures": self.verdicts["format_failure"],
+                "truncated_responses": self.truncated,
+                "pass_rate_histogram": {b: self.hist[b] for b in PASS_RATE_BUCKETS},
+                "pairs": {**dict(self.kinds), "total": sum(self.kinds.values())},
+                "prompts_without_pairs": dict(self.no_pairs), "pairs_not_made": dict(self.skipped),
+                "skips": {"count": len(self.skips), "items": self.skips}}
+
+
+def _why_no_pairs(s: dict[str, Any], v: Counter, has_gt: bool) -> str:
+    if not has_gt and not any("ntp_prefix" in r for r in s["responses"]):
+        return "no_ground_truth_without_ntp"
+    if has_gt and v["correct"] == len(s["responses"]):
+        return "all_correct"
+    if has_gt and v["correct"] == 0:
+        return "all_wrong"
+    return "other"
+
+
+def _write_layout(out_dir: Path, subsets: dict[str, list[dict]], images: dict[str, list[str]]) -> dict[str, Any]:
+    """One JSONL per subset and meta.json in `out_dir`, written aside and put in place meta.json last."""
+    staging = out_dir / STAGING
+    shutil.rmtree(staging, ignore_errors=True)  # what a killed run left
+    staging.mkdir()
     meta = {}
-    out_dir.mkdir(parents=True, exist_ok=True)
     for subset, rows in subsets.items():
         root = _common_root(images.get(subset, []))
         for row in rows:
@@ -126,38 +167,35 @@ def build_pairs(paths: list[str | os.PathLike], out_dir: str | os.PathLike, *, m
                 del row["image"]  # text-only: the key is absent, as in MMPR (the authors' reader fails on null)
             else:
                 row["image"] = os.path.relpath(os.path.abspath(row["image"]), root)
-        ann = out_dir / f"{subset}.jsonl"
-        tmp = ann.with_name(ann.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(tmp, ann)
+        write_jsonl(staging / f"{subset}.jsonl", rows)
         # Absolute, as the authors' loader opens it from any working directory; mmpo's reader still
         # finds it next to meta.json when the folder moves.
-        meta[subset] = {"root": root, "annotation": str(ann.resolve()), "data_augment": False,
-                        "repeat_time": 1, "length": len(rows)}
-    write_json(out_dir / "meta.json", meta)
+        meta[subset] = {"root": root, "annotation": str((out_dir / f"{subset}.jsonl").resolve()),
+                        "data_augment": False, "repeat_time": 1, "length": len(rows)}
+    write_json(staging / PAIRS_META, meta)
+    _put_in_place(staging, out_dir, [f"{k}.jsonl" for k in meta])
+    return meta
 
-    stats = {
-        "files": [str(p) for p in paths],
-        "prompts": n_prompts,
-        "prompts_with_answer": with_answer,
-        "prompts_without_answer": n_prompts - with_answer,
-        "responses": n_resp,
-        "verdicts": dict(verdicts),
-        "format_failures": verdicts["format_failure"],
-        "truncated_responses": n_trunc,
-        "pass_rate_histogram": {b: hist[b] for b in PASS_RATE_BUCKETS},
-        "pairs": {**dict(kinds), "total": sum(kinds.values())},
-        "prompts_without_pairs": dict(no_pairs),
-        "pairs_not_made": dict(skipped),
-        "skips": {"count": len(skips), "items": skips},
-        "subsets": {k: v["length"] for k, v in meta.items()},
-        "max_pairs_per_prompt": max_pairs_per_prompt,
-        "seed": seed,
-    }
-    write_json(out_dir / "stats.json", stats)
-    return stats
+
+def _put_in_place(staging: Path, out_dir: Path, names: list[str]) -> None:
+    """Move the staged subset files and meta.json into `out_dir`: the old meta.json goes first (the
+    folder is then refused by readers), meta.json comes last; old subset files no longer listed go."""
+    old_meta = out_dir / PAIRS_META
+    old_names = set()
+    if old_meta.is_file():
+        try:
+            old_names = {Path(v["annotation"]).name for v in json.loads(old_meta.read_text(encoding="utf-8")).values()
+                         if isinstance(v, dict) and v.get("annotation")}
+        except (ValueError, AttributeError):
+            old_names = set()
+        old_meta.unlink()
+    for name in names:
+        os.replace(staging / name, out_dir / name)
+    os.replace(staging / PAIRS_META, out_dir / PAIRS_META)
+    for name in old_names - set(names):
+        if Path(name).name == name and name.endswith(".jsonl"):
+            (out_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _norm(ans: str | None) -> str:
@@ -182,7 +220,7 @@ def _draw(candidates: list, k: int, rng: random.Random) -> tuple[list, int]:
     return [candidates[i] for i in keep], len(candidates) - k
 
 
-def prompt_pairs(sample: dict[str, Any], *, max_pairs: int = 15, seed: int = 0) -> dict[str, Any]:
+def prompt_pairs(sample: dict[str, Any], *, max_pairs: int, seed: int) -> dict[str, Any]:
     """Pairs of one prompt: {"correctness": [...], "format": [...], "dropout_ntp": [...], "counts": {...}}.
 
     Each pair is (chosen_text, rejected_text). The draw depends only on (seed, pid, kind), so the

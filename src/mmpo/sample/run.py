@@ -33,59 +33,15 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from mmpo.data.files import JsonlAppender, OutputLock, truncate_partial_tail, writable_dir, write_json
-from mmpo.data.prompts import PROMPT_SOURCES, PROMPT_STYLES
-from mmpo.errors import ON_ERROR, InputError, MMPOError, check_choice
+from mmpo.data.layout import SAMPLES_IMAGES_SUFFIX, sample_line, samples_stats_path
+from mmpo.errors import InputError, MMPOError
+from mmpo.sample.options import SAMPLE_STYLES, SampleOptions, parse_shard
 
-SAMPLE_STYLES = tuple(s for s in PROMPT_STYLES if s != "direct")  # sampling asks for reasoning
-_MATHVISTA = ("pid", "question", "image", "choices", "unit", "precision", "answer", "question_type",
-              "answer_type", "query", "metadata")
-
-
-@dataclass
-class SampleOptions:
-    model: str
-    data: str
-    n: int
-    out: str
-    seed: int = 0
-    shard: str = "0/1"
-    temperature: float = 1.0
-    top_k: int = 50
-    max_new_tokens: int = 512
-    batch_size: int = 4
-    prompt_style: str = "cot"
-    prompt_source: str = "auto"
-    dropout_ntp: bool = False
-    dropout_ratio: float = 0.5
-    on_error: str = "raise"
-    limit: int | None = None
-    progress: bool = True
-    trust_remote_code: bool = False
-
-    def __post_init__(self):
-        if self.n < 1:
-            raise MMPOError(f"--n must be >= 1, got {self.n}")
-        if self.temperature < 0:
-            raise MMPOError(f"--temperature must be >= 0, got {self.temperature}")
-        if self.top_k < 0:
-            raise MMPOError(f"--top-k must be >= 0 (0 = off), got {self.top_k}")
-        if self.max_new_tokens < 1:
-            raise MMPOError(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
-        if self.batch_size < 1:
-            raise MMPOError(f"--batch-size must be >= 1, got {self.batch_size}")
-        check_choice("--prompt-style", self.prompt_style, SAMPLE_STYLES)
-        check_choice("--prompt-source", self.prompt_source, PROMPT_SOURCES)
-        if not 0 < self.dropout_ratio < 1:
-            raise MMPOError(f"--dropout-ratio must be in (0, 1), got {self.dropout_ratio}")
-        check_choice("--on-error", self.on_error, ON_ERROR)
-        if self.limit is not None and self.limit < 1:
-            raise MMPOError(f"--limit must be >= 1, got {self.limit}")
-        parse_shard(self.shard)
+__all__ = ["SAMPLE_STYLES", "SampleOptions", "parse_shard", "prompt_seed", "read_prompts", "run_sampling"]
 
 
 def run_sampling(opts: SampleOptions) -> dict[str, Any]:
@@ -102,38 +58,58 @@ def run_sampling(opts: SampleOptions) -> dict[str, Any]:
 
 
 def _run_sampling(opts: SampleOptions, out: Path) -> dict[str, Any]:
-    from mmpo.data.prompts import build_prompt
-
-    shard_i, shard_n = parse_shard(opts.shard)
     skips: list[dict[str, Any]] = []
-    records = read_prompts(opts.data, on_error=opts.on_error, skips=skips, images_dir=str(opts.out) + ".images")
-    if opts.limit is not None:
-        records = records[: opts.limit]
-    records = records[shard_i::shard_n]
-    for rec in records:
-        rec["_prompt"] = build_prompt(rec, opts.prompt_style, opts.prompt_source)
-    settings = {k: v for k, v in asdict(opts).items()
-                if k not in ("out", "on_error", "progress", "data", "limit", "trust_remote_code")}
+    records = _shard_records(opts, skips)
+    settings = opts.settings()
     done = _existing(out, settings)
     unknown = done - {r["pid"] for r in records}
     if unknown:
         raise InputError(f"has {len(unknown)} pid(s) not in this shard of {opts.data} (e.g. {sorted(unknown)[0]!r}); "
                          "resume with the same --data/--shard/--limit or choose a new --out", path=out, field="pid")
-
-    from mmpo.data.images import load_image
-    from mmpo.models import load_model
-
-    todo = sum(r["pid"] not in done for r in records)
     t0 = time.perf_counter()
-    n_written = n_resp = 0
     bar = None
     if opts.progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(records), initial=len(records) - todo, unit="prompt", desc="mmpo sample",
-                   file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(total=len(records), initial=sum(r["pid"] in done for r in records), unit="prompt",
+                   desc="mmpo sample", file=sys.stderr, dynamic_ncols=True)
+    try:
+        n_written, n_resp = _write_samples(opts, out, records, settings, done, skips, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - t0
+    summary = {"out": str(out), "prompts_in_shard": len(records), "already_done": len(done),
+               "written": n_written, "responses": n_resp, "seconds": round(seconds, 3),
+               "responses_per_s": round(n_resp / seconds, 3) if seconds > 0 and n_resp else None,
+               "skips": {"count": len(skips), "items": skips}}
+    write_json(samples_stats_path(out), summary)
+    return summary
+
+
+def _shard_records(opts: SampleOptions, skips: list) -> list[dict[str, Any]]:
+    """This shard's records, in input order, each with the prompt text it is sampled with."""
+    from mmpo.data.prompts import build_prompt
+
+    shard_i, shard_n = parse_shard(opts.shard)
+    records = read_prompts(opts.data, on_error=opts.on_error, skips=skips,
+                           images_dir=str(opts.out) + SAMPLES_IMAGES_SUFFIX)
+    if opts.limit is not None:
+        records = records[: opts.limit]
+    records = records[shard_i::shard_n]
+    for rec in records:
+        rec["_prompt"] = build_prompt(rec, opts.prompt_style, opts.prompt_source)
+    return records
+
+
+def _write_samples(opts: SampleOptions, out: Path, records, settings, done: set[str], skips, bar) -> tuple[int, int]:
+    """Sample every prompt not in `done` and append its line; returns (lines written, responses)."""
+    from mmpo.data.images import load_image
+    from mmpo.models import load_model
+
     model = processor = None
     source = Path(opts.data).stem
+    n_written = n_resp = 0
     with JsonlAppender(out, locked=True) as sink:
         # Fixed chunks of the shard, so a resumed batch holds the same prompts as the first try.
         for start in range(0, len(records), opts.batch_size):
@@ -159,39 +135,15 @@ def _run_sampling(opts: SampleOptions, out: Path) -> dict[str, Any]:
                             bar.update(1)
             if not batch:
                 continue
-            for rec, resp in zip(batch, _responses(opts, model, processor, batch, images, settings)):
+            for rec, resp in zip(batch, _responses(opts, model, processor, batch, images)):
                 if rec["pid"] in done:
                     continue
-                sink.write({
-                    "pid": rec["pid"], "prompt": rec["_prompt"], "image": rec["image_path"],
-                    "question": rec["question"], "answer": rec.get("answer"), "source": source,
-                    "record": {**{k: rec.get(k) for k in _MATHVISTA}, "image": rec["image_path"]},
-                    "truncated": sum(r["truncated"] for r in resp),
-                    "responses": resp, "settings": settings,
-                })
+                sink.write(sample_line(rec, rec["_prompt"], resp, settings, source=source))
                 n_written += 1
                 n_resp += len(resp)
                 if bar is not None:
                     bar.update(1)
-    if bar is not None:
-        bar.close()
-    seconds = time.perf_counter() - t0
-    summary = {"out": str(out), "prompts_in_shard": len(records), "already_done": len(done),
-               "written": n_written, "responses": n_resp, "seconds": round(seconds, 3),
-               "responses_per_s": round(n_resp / seconds, 3) if seconds > 0 and n_resp else None,
-               "skips": {"count": len(skips), "items": skips}}
-    write_json(Path(str(out) + ".stats.json"), summary)
-    return summary
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    try:
-        i, n = (int(x) for x in str(text).split("/"))
-    except ValueError:
-        raise MMPOError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
-    if n < 1 or not 0 <= i < n:
-        raise MMPOError(f"--shard i/n needs 0 <= i < n, got {text!r}")
-    return i, n
+    return n_written, n_resp
 
 
 def prompt_seed(seed: int, pid: str, salt: str = "") -> int:
@@ -275,7 +227,7 @@ def _split_words(text: str, ratio: float) -> str | None:
     return text[: spans[k - 1]]
 
 
-def _responses(opts, model, processor, batch, images, settings) -> list[list[dict[str, Any]]]:
+def _responses(opts, model, processor, batch, images) -> list[list[dict[str, Any]]]:
     from mmpo.answers import check_answer, extract_answer
     from mmpo.data.chat import chat_prompt
     from mmpo.sample.prefill import decode, draw_samples

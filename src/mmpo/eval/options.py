@@ -1,0 +1,66 @@
+"""EvalOptions: every setting of `mmpo eval`, its default, help and check (docs/stages.md).
+
+    from mmpo.eval.options import EvalOptions
+    opts = EvalOptions(model="runs/mpo", data="data/test.jsonl", out="evals/mpo", modes=("cot",))
+
+`answer_settings()` is the part that decides the answers: with the model's weights it is the key
+under which an evaluation folder resumes (`mmpo.eval.run.eval_key`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mmpo.answers import SCORINGS
+from mmpo.data.prompts import PROMPT_SOURCES, PROMPT_STYLES
+from mmpo.errors import MMPOError
+from mmpo.options import check_options, comma_list, option
+
+
+@dataclass
+class EvalOptions:
+    model: str | None = option(None, "checkpoint directory (weights + processor)", required=True)
+    data: str | None = option(None, "benchmark records: .jsonl, .json (list or dict), .parquet, or a `datasets` "
+                                    "folder; MathVista, M3CoT, ScienceQA, MathVerse shapes", required=True)
+    out: str | None = option(None, "output directory", required=True)
+    modes: tuple[str, ...] = option(("direct", "cot"), "comma-separated: direct, cot, boxed", parse=comma_list,
+                                    choices=PROMPT_STYLES, metavar="MODES")
+    scoring: str = option("default", "answer checking rules (mathvista: the official benchmark's)",
+                          choices=SCORINGS)
+    max_new_tokens: int = option(512, "response length limit", low=1)
+    direct_max_new_tokens: int | None = option(None, "a tighter limit for direct answers", low=1,
+                                               note="--max-new-tokens")
+    batch_size: int = option(8, "prompts per generate call", low=1)
+    limit: int | None = option(None, "evaluate only the first K records", low=1)
+    prompt_source: str = option("auto", "auto: the record's official query when it has one (MathVista's), else "
+                                        "mmpo's layout of question, unit and options; query: require it; mmpo: "
+                                        "always mmpo's layout", choices=PROMPT_SOURCES)
+    shuffle_images: bool = option(False, "pair each question with another record's image (seeded derangement)")
+    seed: int = option(0, "seed for --shuffle-images (decoding is greedy)")
+    device: str | None = option(None, "cpu, cuda, cuda:1 ... (default: cuda if available)")
+    dtype: str | None = option(None, "model dtype, e.g. bfloat16 (default: the checkpoint's)")
+    trust_remote_code: bool = option(False, "run the checkpoint's own Python code (only for checkpoints you "
+                                            "trust)")
+    progress: bool = option(True, "no progress bar", flag="--no-progress")
+
+    def __post_init__(self):
+        self.modes = tuple(dict.fromkeys(self.modes))
+        if not self.modes:
+            raise MMPOError("--modes: no modes given")
+        for mode in self.modes:
+            if mode not in PROMPT_STYLES:
+                raise MMPOError(f"--modes: unknown mode {mode!r}; choose from {', '.join(PROMPT_STYLES)}")
+        check_options(self)
+
+    def limit_for(self, mode: str) -> int:
+        """The response length limit of one mode (direct answers may have a tighter one)."""
+        return self.direct_max_new_tokens if mode == "direct" and self.direct_max_new_tokens else self.max_new_tokens
+
+    def answer_settings(self) -> dict:
+        """The settings that decide the answers (with the weights and each record, the resume key)."""
+        out = {"modes": list(self.modes), "scoring": self.scoring, "max_new_tokens": self.max_new_tokens,
+               "prompt_source": self.prompt_source, "batch_size": self.batch_size,
+               "shuffle_images": self.shuffle_images, "seed": self.seed}
+        if self.direct_max_new_tokens is not None:
+            out["direct_max_new_tokens"] = self.direct_max_new_tokens
+        return out
