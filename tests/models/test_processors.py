@@ -27,19 +27,6 @@ def test_tokenizer_is_deterministic_small_and_reads_numbers_whole():
         assert len(tok(f" {n}").input_ids) == 1, n
 
 
-def test_tokenizer_trains_on_its_own_corpus_without_the_benchmark(monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "mmpo.synth", None)  # importing it now raises ImportError
-    tokmod._trained_json.cache_clear()
-    try:
-        tok = tokmod.build_tokenizer("internvl")
-        assert all(len(tok(f" {n}").input_ids) == 1 for n in range(100))
-        assert tok.decode(tok("Final answer: 42").input_ids) == "Final answer: 42"
-    finally:
-        tokmod._trained_json.cache_clear()  # later tests train on the benchmark's text again
-
-
 def test_tokenizer_round_trips_any_text():
     tok = tokmod.build_tokenizer("qwen2_vl")
     text = "Final answer: 3.75 ° π ≤ ü 你好\ttab"
