@@ -328,3 +328,51 @@ def test_training_run_dir_evaluates_and_reports_with_no_extra_arguments(model_di
     assert "| base (baseline) |" in printed and "| ev |" in printed
     for name in ("report.md", "direct_vs_cot.png", "training_curves.png"):
         assert (out / name).stat().st_size > 0
+
+
+def test_a_rerun_answers_again_only_the_records_that_changed(model_dir, bench, tmp_path, varied_checker, capsys):
+    data = tmp_path / "bench" / bench.name
+    shutil.copytree(bench.parent, data.parent)
+    out = tmp_path / "ev"
+    assert _run_eval(model_dir, data, out, "--limit", "6") == 0
+    first = _lines(out / "predictions.jsonl")
+    recs = [json.loads(line) for line in data.read_text().splitlines()]
+    recs[1]["answer"] = "12345"  # a corrected gold answer
+    data.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    capsys.readouterr()
+    assert _run_eval(model_dir, data, out, "--limit", "6") == 0
+    assert "reusing 10 predictions (same weights, settings and records), answering 2" in capsys.readouterr().out
+    again = _lines(out / "predictions.jsonl")
+    assert [(p["pid"], p["mode"]) for p in again] == [(p["pid"], p["mode"]) for p in first]
+    changed = [a["pid"] for a, b in zip(first, again) if a["qhash"] != b["qhash"]]
+    assert changed == [recs[1]["pid"]] * 2
+    fresh = tmp_path / "fresh"
+    assert _run_eval(model_dir, data, fresh, "--limit", "6") == 0
+    assert json.loads((out / "scores.json").read_text())["modes"] == json.loads(
+        (fresh / "scores.json").read_text())["modes"]
+
+
+def test_refusals_and_impossible_settings_fail_before_the_model_loads(tiny_model_dir, bench, tmp_path, capsys,
+                                                                      monkeypatch):
+    from PIL import Image
+
+    import mmpo.models
+
+    data = tmp_path / "bench" / bench.name
+    shutil.copytree(bench.parent, data.parent)
+    recs = [json.loads(line) for line in data.read_text().splitlines()][:3]
+    Image.new("RGB", (10, 10000), (128, 128, 128)).save(data.parent / "tall.png")
+    recs[2]["image"] = "tall.png"
+    data.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    monkeypatch.setattr(mmpo.models, "load_model", lambda *a, **k: pytest.fail("the model loaded"))
+    qwen = tiny_model_dir("qwen2_vl")
+    assert _run_eval(qwen, data, tmp_path / "o1") == 2
+    assert f"{data}:3, field 'image': Qwen2VLImageProcessor" in capsys.readouterr().err
+    no_query = data.parent / "no_query.jsonl"
+    no_query.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "query"}) + "\n" for r in recs[:2]))
+    assert _run_eval(qwen, no_query, tmp_path / "o2", "--prompt-source", "query") == 2
+    assert f"{no_query}:1, field 'query'" in capsys.readouterr().err
+    assert _run_eval(qwen, data, qwen) == 2
+    assert "is also --model: the output would overwrite its own input" in capsys.readouterr().err
+    assert _run_eval(qwen, data, tmp_path / "o3", "--device", "cuda:0") == 2
+    assert "no CUDA device here" in capsys.readouterr().err

@@ -137,3 +137,59 @@ def test_cli_prints_summary_and_errors_in_one_line(tmp_path, img, capsys):
     assert main(["pairs", str(bad), "--out", str(tmp_path / "o2")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{bad}:1" in err[0]
+
+
+def _two_subset_samples(tmp_path, img, answer):
+    samples = [_sample("1", [_resp(f"good Final answer: {answer}", answer, "correct"),
+                             _resp("bad Final answer: 5", "5", "incorrect"), _resp("rambling", None, "format_failure")],
+                       img, answer=answer)]
+    return _write(tmp_path / f"s-{answer}.jsonl", samples)
+
+
+@pytest.mark.parametrize("killed_at", range(1, 9))  # 4 files written aside, then 4 moved into place
+def test_a_kill_between_the_subset_files_of_a_rerun_leaves_no_mixed_set(tmp_path, img, monkeypatch, killed_at):
+    import os
+
+    from mmpo.data.pairs import load_pairs
+    from mmpo.errors import InputError
+    from mmpo.pairs import build as build_module
+
+    out = tmp_path / "pairs"
+    build_pairs(PairOptions(samples=[_two_subset_samples(tmp_path, img, "2")], out=out))
+    old = sorted((p.chosen, p.rejected) for p in load_pairs(out).pairs)
+    new_samples = _two_subset_samples(tmp_path, img, "3")
+    calls = {"n": 0}
+    real = os.replace
+
+    def dying_replace(src, dst):
+        calls["n"] += 1
+        if calls["n"] == killed_at:  # the process dies before this file is renamed
+            raise KeyboardInterrupt
+        real(src, dst)
+
+    monkeypatch.setattr(build_module.os, "replace", dying_replace)
+    with pytest.raises(KeyboardInterrupt):
+        build_pairs(PairOptions(samples=[new_samples], out=out))
+    monkeypatch.setattr(build_module.os, "replace", real)
+    # What a reader sees now: never the new meta.json beside an old subset file, nor the reverse.
+    try:
+        seen = sorted((p.chosen, p.rejected) for p in load_pairs(out).pairs)
+    except InputError as exc:
+        assert "needs a meta.json" in exc.reason
+    else:
+        assert seen == old
+    build_pairs(PairOptions(samples=[new_samples], out=out))  # the rerun finishes the new set
+    fresh = tmp_path / "fresh"
+    build_pairs(PairOptions(samples=[new_samples], out=fresh))
+    assert sorted((p.chosen, p.rejected) for p in load_pairs(out).pairs) == sorted(
+        (p.chosen, p.rejected) for p in load_pairs(fresh).pairs)
+    assert not (out / ".staging").exists()
+
+
+def test_no_pairs_is_an_empty_meta_that_readers_take(tmp_path, img):
+    from mmpo.data.pairs import load_pairs
+
+    samples = _write(tmp_path / "s.jsonl", [_sample("1", [_resp("a Final answer: 2", "2", "correct")] * 2, img)])
+    stats = build_pairs(PairOptions(samples=[samples], out=tmp_path / "pairs"))
+    assert stats["pairs"]["total"] == 0 and json.loads((tmp_path / "pairs" / "meta.json").read_text()) == {}
+    assert load_pairs(tmp_path / "pairs").pairs == []

@@ -1,6 +1,7 @@
 """The sampling stage end to end on a tiny model: records in, samples out, shards, bad input, pairs."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -42,7 +43,7 @@ def test_sample_lines_shards_and_pairs(tmp_path, tiny_model_dir, bench):
     # The shards partition the prompts, each in input order.
     assert [x["pid"] for x in got[0]] == pids[0::2] and [x["pid"] for x in got[1]] == pids[1::2]
     line = got[0][0]
-    assert set(line) == {"pid", "prompt", "image", "question", "answer", "source", "record", "truncated",
+    assert set(line) == {"pid", "prompt", "image", "question", "answer", "source", "record", "truncated", "qhash",
                          "responses", "settings"}
     assert line["prompt"].startswith("Your task is to answer the question below.")
     assert line["settings"]["n"] == 3 and line["settings"]["shard"] == "0/2"
@@ -183,3 +184,64 @@ def test_dropout_ntp_with_a_processor_that_needs_images_is_a_clear_error(tmp_pat
     with pytest.raises(MMPOError, match=r"--dropout-ntp continues responses without the image, which this model's "
                                         r"processor \(PaliGemmaProcessor\) refuses"):
         run_sampling(_opts(tiny_model_dir("paligemma"), plain, tmp_path / "s.jsonl", n=2, dropout_ntp=True))
+
+
+def _copy_bench(data, folder):
+    """A private copy of the benchmark (records and images) that a test may edit."""
+    import shutil
+
+    shutil.copytree(data.parent, folder)
+    return folder / data.name
+
+
+def test_a_rerun_resamples_only_the_records_that_changed(tmp_path, tiny_model_dir, bench, capsys):
+    data = _copy_bench(bench[0], tmp_path / "bench")
+    model_dir = tiny_model_dir("llava")
+    out = tmp_path / "s.jsonl"
+    run_sampling(_opts(model_dir, data, out))
+    first = [json.loads(line) for line in out.read_text().splitlines()]
+    # Fix one gold answer, and redraw one image under the same file name (as a regenerated data folder).
+    recs = [json.loads(line) for line in data.read_text().splitlines()]
+    recs[2]["answer"] = "999"
+    data.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), (250, 0, 0)).save(data.parent / recs[5]["image"])
+    s = run_sampling(_opts(model_dir, data, out))
+    assert (s["already_done"], s["recomputed"], s["written"]) == (6, 2, 2)
+    assert "2 line(s) were sampled from records that changed since" in capsys.readouterr().err
+    again = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [x["pid"] for x in again] == [x["pid"] for x in first]  # input order, each pid once
+    assert again[2]["answer"] == "999" and first[2]["answer"] != "999"
+    assert [a == b for a, b in zip(first, again)] == [True, True, False, True, True, False, True, True]
+    assert run_sampling(_opts(model_dir, data, out))["written"] == 0  # and now nothing is left to do
+    # Another model's weights in the same folder are refused, as other settings are.
+    with pytest.raises(InputError, match=r"different settings \(.*weights"):
+        run_sampling(_opts(tiny_model_dir("llava", seed=1), data, out))
+
+
+def test_a_processor_refusal_is_a_record_error_that_skip_counts(tmp_path, tiny_model_dir, bench):
+    from PIL import Image
+
+    data = _copy_bench(bench[0], tmp_path / "bench")
+    recs = [json.loads(line) for line in data.read_text().splitlines()][:3]
+    Image.new("RGB", (10000, 10), (128, 128, 128)).save(data.parent / "wide.png")
+    recs[1]["image"] = "wide.png"
+    data.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    model_dir = tiny_model_dir("qwen2_vl")
+    with pytest.raises(InputError, match="aspect ratio is over 200") as exc:
+        run_sampling(_opts(model_dir, data, tmp_path / "a.jsonl"))
+    assert (exc.value.path, exc.value.line, exc.value.field) == (str(data), 2, "image")
+    s = run_sampling(_opts(model_dir, data, tmp_path / "b.jsonl", on_error="skip"))
+    assert s["written"] == 2 and s["skips"]["count"] == 1 and s["skips"]["items"][0]["line"] == 2
+
+
+def test_prompt_source_query_without_a_query_fails_before_the_model_loads(tmp_path, bench, monkeypatch):
+    import mmpo.models
+
+    monkeypatch.setattr(mmpo.models, "load_model", lambda *a, **k: pytest.fail("the model loaded"))
+    plain = bench[1]  # open-ended records in the plain layout: no query
+    with pytest.raises(InputError, match="has no query") as exc:
+        run_sampling(_opts(Path(__file__).parents[2] / "src/mmpo/assets/digits_base", plain, tmp_path / "q.jsonl",
+                           prompt_source="query"))
+    assert (exc.value.line, exc.value.field) == (1, "query")

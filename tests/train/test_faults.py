@@ -101,7 +101,14 @@ def test_eval_and_sample_pass_trust_remote_code(monkeypatch, tmp_path):
         seen.append(kw.get("trust_remote_code"))
         raise SystemExit(0)  # stop right there: the flag is what this test checks
 
+    def fake_processor(path, **kw):  # the processor is read first, to check images before the model loads
+        seen.append(("processor", kw.get("trust_remote_code")))
+        return object()
+
+    import mmpo.models.load
+
     monkeypatch.setattr(mmpo.models, "load_model", fake_load)
+    monkeypatch.setattr(mmpo.models.load, "load_processor", fake_processor)
     from mmpo.synth import write_benchmark
 
     data = write_benchmark(tmp_path / "b", 2, seed=0, families=["digits"])
@@ -113,4 +120,63 @@ def test_eval_and_sample_pass_trust_remote_code(monkeypatch, tmp_path):
                 ["sample", "--model", str(model), "--data", str(data), "--n", "1", "--out", str(tmp_path / "s.jsonl")]):
         with pytest.raises(SystemExit):
             main([*cmd, "--trust-remote-code", "--no-progress"])
-    assert seen == [True, True]
+    assert seen == [("processor", True), True, ("processor", True), True]
+
+
+def test_an_output_that_is_an_input_and_all_zero_weights_are_refused(tiny_model_dir, tmp_path, capsys):
+    model = tmp_path / "m"
+    shutil.copytree(tiny_model_dir("llava"), model)
+    before = (model / "model.safetensors").read_bytes()
+    data = write_pairs(tmp_path / "d", n=2)
+    assert main(_train(model, data, model)) == 2
+    line = _error(capsys)
+    assert "field 'output_dir'" in line and "is also model_name_or_path" in line
+    assert (model / "model.safetensors").read_bytes() == before  # the start model is untouched
+    assert main(_train(model, data, data.parent)) == 2  # the pairs folder of a meta.json
+    assert "is also train_data" in _error(capsys)
+    assert main(_train(model, data, tmp_path / "o", "--loss_weights", "0", "0", "0")) == 2
+    line = _error(capsys)
+    assert "field 'loss_weights'" in line and "all zero" in line
+
+
+def test_resuming_on_other_pairs_or_another_start_model_is_refused(tiny_model_dir, tmp_path, capsys):
+    model, out = tiny_model_dir("llava"), tmp_path / "run"
+    data, other = write_pairs(tmp_path / "d", n=4), write_pairs(tmp_path / "e", n=4, seed=1)
+    saving = ("--save_strategy", "steps", "--save_steps", "1", "--max_steps", "1")
+    assert main(_train(model, data, out, *saving)) == 0
+    resume = ("--resume_from_checkpoint", "true", "--save_strategy", "steps", "--save_steps", "1")
+    assert main(_train(model, other, out, *resume)) == 2
+    line = _error(capsys)
+    assert "field 'train_data'" in line and "was trained from other training pairs" in line
+    assert "--resume_other_inputs true" in line
+    other_model = tiny_model_dir("llava", seed=1)
+    assert main(_train(other_model, data, out, *resume)) == 2
+    assert "another start model" in _error(capsys)
+    # The same pairs from a moved folder are the same pairs; the user may also insist.
+    moved = tmp_path / "moved"
+    shutil.copytree(data.parent, moved)
+    assert main(_train(model, moved / data.name, out, *resume)) == 0
+    assert main(_train(model, other, out, *resume, "--max_steps", "3", "--resume_other_inputs", "true")) == 0
+
+
+def test_a_full_disk_while_saving_the_final_model_is_one_line(tiny_model_dir, monkeypatch, tmp_path, capsys):
+    import transformers
+
+    def full(self, *a, **k):
+        raise RuntimeError("Error while serializing: IoError(Os { code: 28, kind: StorageFull, "
+                           "message: \"No space left on device\" })")
+
+    monkeypatch.setattr(transformers.Trainer, "save_model", full)
+    out = tmp_path / "o"
+    pairs = write_pairs(tmp_path / "d", n=2)
+    assert main(_train(tiny_model_dir("llava"), pairs, out, "--save_strategy", "no")) == 2
+    line = _error(capsys)
+    assert line.startswith(f"mmpo train: error: could not write the trained model into {out}")
+    assert "No space left on device" in line
+    assert not (out / "trainer_state.json").exists()  # not mistaken for a finished run
+    # A checkpoint that cannot be written: the same one line, naming the last complete checkpoint.
+    assert main(_train(tiny_model_dir("llava"), pairs, out, "--save_strategy", "steps", "--save_steps", "1",
+                       "--overwrite_output_dir", "true")) == 2
+    line = _error(capsys)
+    assert "could not write checkpoint-1" in line and "no complete checkpoint was written yet" in line
+    assert not list(out.glob("checkpoint-*"))

@@ -36,13 +36,23 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="a bad samples or pairs line stops the run (raise) or is counted and listed (skip)")
     p.add_argument("--serve", action="store_true",
                    help="then serve DIR on 127.0.0.1 and open a browser (Ctrl-C stops); file:// works too")
-    p.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
+    p.add_argument("--port", type=_port, default=8000, help="port for --serve, 0 for any free one (default 8000)")
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {value}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
     from mmpo.errors import MMPOError
     from mmpo.inspector.run import format_summary, write_inspector
 
+    if args.chunk_size < 1:
+        raise MMPOError(f"--chunk-size must be >= 1, got {args.chunk_size}")
+    server = _listen(args.port) if args.serve else None  # a port in use fails now, before the site is written
     compare = None
     if args.compare is not None:
         compare = tuple(n.strip() for n in args.compare.split(","))
@@ -51,23 +61,28 @@ def run(args: argparse.Namespace) -> int:
     summary = write_inspector(args.inputs, args.out, data=args.data, chunk_size=args.chunk_size,
                               on_error=args.on_error, compare=compare)
     print(format_summary(summary))
-    if args.serve:
-        _serve(args.out, args.port)
+    if server is not None:
+        _serve(server, args.out)
     return 0
 
 
-def _serve(folder: str, port: int) -> None:
-    import functools
+def _listen(port: int):
     import http.server
-    import webbrowser
 
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=folder)
     try:
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        return http.server.ThreadingHTTPServer(("127.0.0.1", port), http.server.SimpleHTTPRequestHandler)
     except OSError as exc:
         from mmpo.errors import MMPOError
 
         raise MMPOError(f"--serve: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+
+
+def _serve(server, folder: str) -> None:
+    import functools
+    import http.server
+    import webbrowser
+
+    server.RequestHandlerClass = functools.partial(http.server.SimpleHTTPRequestHandler, directory=folder)
     url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
     print(f"serving {folder} at {url} (Ctrl-C stops)", flush=True)
     webbrowser.open(url)

@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     from mmpo.errors import MMPOError
     from mmpo.eval.report import write_comparison, write_training_curves
 
+    if args.n_boot < 1:
+        raise MMPOError(f"--n-boot must be >= 1 (10000 gives stable 95% intervals), got {args.n_boot}")
     paths = [Path(p) for p in args.inputs]
     names = None
     if args.names:

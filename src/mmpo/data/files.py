@@ -197,6 +197,18 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> int:
     return n
 
 
+def check_distinct(out: str | os.PathLike, inputs: dict[str, Any], *, flag: str = "--out") -> None:
+    """Refuse an output that is one of the stage's inputs (writing it would destroy or mix into the
+    input): `inputs` maps a flag name to a path (None: not given)."""
+    mine = Path(out).resolve()
+    for name, value in inputs.items():
+        if value is None or value == "":
+            continue
+        if Path(value).resolve() == mine:
+            raise MMPOError(f"{flag} {out} is also {name}: the output would overwrite its own input; "
+                            f"choose another {flag}")
+
+
 def writable_dir(path: str | os.PathLike) -> Path:
     """Create `path` if needed and check that files can be written in it (a bad --out fails at once)."""
     out = Path(path)

@@ -132,3 +132,21 @@ def _to_rgb(img: Any) -> Any:
             arr, top = arr - low, max(high - low, 1e-12)
         return Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L").convert("RGB")
     return img.convert("RGB")
+
+
+def image_size(ref: Any) -> tuple[int, int] | None:
+    """(width, height) of a reference from its header, as a viewer shows it (EXIF rotations swap the
+    two); None when the header cannot be read (the loader reports that, naming the record)."""
+    from PIL import Image
+
+    if hasattr(ref, "size"):
+        return tuple(ref.size)
+    try:
+        data = io.BytesIO(ref["bytes"]) if isinstance(ref, dict) and ref.get("bytes") else (
+            ref["path"] if isinstance(ref, dict) else ref)
+        with Image.open(data) as img:
+            w, h = img.size
+            orientation = img.getexif().get(0x0112, 1)  # 5-8: rotated by 90 or 270 degrees
+    except Exception:  # noqa: BLE001  (any unreadable header: the loader names it)
+        return None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)

@@ -122,8 +122,9 @@ def _load_mmpr(meta_path: Path, seed: int, on_error: str, mapping: list[tuple[st
         raise InputError(f"malformed JSON ({exc.msg})", path=meta_path, line=exc.lineno) from None
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text (byte {exc.start}: {exc.reason})", path=meta_path) from None
-    if not isinstance(meta, dict) or not meta:
+    if not isinstance(meta, dict):
         raise InputError("expected an object mapping subset names to {root, annotation, ...}", path=meta_path)
+    # {} is what `mmpo pairs` writes when sampling gave no pairs: an empty set (training refuses it).
     out = PairSet([])
     for name, spec in meta.items():
         if not isinstance(spec, dict):

@@ -159,7 +159,8 @@ def _round(cfg: DemoConfig, seed: int, start_dir: Path, root: Path, paths):
     training = {**cfg.training, "seed": seed, "ref_cache_dir": str(root / "pairs" / "ref_logps")}
     return Round(start=start_dir, samples=root / "samples" / "train.jsonl", pairs_dir=root / "pairs",
                  sample=SampleOptions(**cfg.sample, data=str(paths["train"]), seed=seed),
-                 pairs=PairOptions(**cfg.pairs, seed=seed), training=training, name="digits")
+                 pairs=PairOptions(**cfg.pairs, seed=seed), training=training, name="digits",
+                 on_mismatch="replace")  # a rerun with another preset into the same OUT starts its samples over
 
 
 def _select_lr(cfg: DemoConfig, rnd, root: Path, val, paths, opts: EvalOptions) -> tuple[float, dict[str, Any]]:

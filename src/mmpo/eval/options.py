@@ -38,7 +38,7 @@ class EvalOptions:
     shuffle_images: bool = option(False, "pair each question with another record's image (seeded derangement)")
     seed: int = option(0, "seed for --shuffle-images (decoding is greedy)")
     device: str | None = option(None, "cpu, cuda, cuda:1 ... (default: cuda if available)")
-    dtype: str | None = option(None, "model dtype, e.g. bfloat16 (default: the checkpoint's)")
+    dtype: str | None = option(None, "model dtype (default: the checkpoint's)", choices=("float32", "bfloat16", "float16"))
     trust_remote_code: bool = option(False, "run the checkpoint's own Python code (only for checkpoints you "
                                             "trust)")
     progress: bool = option(True, "no progress bar", flag="--no-progress")
@@ -51,6 +51,10 @@ class EvalOptions:
             if mode not in PROMPT_STYLES:
                 raise MMPOError(f"--modes: unknown mode {mode!r}; choose from {', '.join(PROMPT_STYLES)}")
         check_options(self)
+        if self.device is not None:
+            from mmpo.models.load import check_device
+
+            check_device(self.device)
 
     def limit_for(self, mode: str) -> int:
         """The response length limit of one mode (direct answers may have a tighter one)."""

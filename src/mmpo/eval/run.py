@@ -59,16 +59,22 @@ def run_eval(opts: EvalOptions) -> EvalResult:
     finishes the rest; a directory holding predictions made with other settings, or of a model
     whose weights changed since, is refused.
     """
+    from mmpo.data.files import check_distinct
     from mmpo.models import load_model
-    from mmpo.models.load import check_checkpoint_dir, weights_digest
+    from mmpo.models.load import check_checkpoint_dir, load_processor, weights_digest
+    from mmpo.models.processors import refused_images
 
     for name in ("model", "data", "out"):
         if not getattr(opts, name):
             raise MMPOError(f"--{name} is required")
+    check_distinct(opts.out, {"--model": opts.model, "--data": opts.data})
     records = load_eval_records(opts.data, limit=opts.limit)
     check_checkpoint_dir(opts.model)
     if opts.shuffle_images:
         derangement(len(records), opts.seed)  # fail now on a single record, not after loading the model
+    refused = refused_images(load_processor(opts.model, trust_remote_code=opts.trust_remote_code), records)
+    if refused:  # a benchmark with a question left out would not compare with other runs: stop
+        raise next(iter(refused.values()))
     device = opts.device or _default_device()
     return evaluate_into(opts.out, records, opts, key=eval_key(opts, weights_digest(opts.model)),
                          load=lambda: load_model(opts.model, device=device, dtype=opts.dtype,
@@ -96,6 +102,7 @@ def evaluate_into(out_dir: str | os.PathLike, records: Sequence[dict[str, Any]],
     DIR/predictions.jsonl (in record order once complete) and DIR/scores.json.
     """
     check_choice("on_mismatch", on_mismatch, ("raise", "replace"))
+    check_prompts(records, opts)
     out = writable_dir(out_dir)
     with OutputLock(out / PREDICTIONS_FILE):
         done = _reusable(out, records, opts, key, on_mismatch)
@@ -137,6 +144,20 @@ def _reusable(out: Path, records, opts: EvalOptions, key: dict[str, Any], on_mis
     if len(kept) != len(lines):
         write_jsonl(pred_path, kept)  # answers to records that changed (or left) go before new ones come
     return kept
+
+
+def check_prompts(records: Sequence[dict[str, Any]], opts: EvalOptions) -> None:
+    """Every record's prompt in every mode can be built (`--prompt-source query` needs a query), before a
+    model loads; the first that cannot is an InputError naming its record."""
+    from mmpo.data.prompts import build_prompt
+
+    for rec in records:
+        for mode in opts.modes:
+            try:
+                build_prompt(rec, mode, opts.prompt_source)
+            except ValueError as exc:
+                raise InputError(str(exc), path=rec.get("_source"), field="query",
+                                 **(rec.get("_where") or {"line": rec.get("_line")})) from None
 
 
 def _lenient(mode: str) -> bool | None:
@@ -228,12 +249,17 @@ def _answer_mode(model, processor, records, opts: EvalOptions, mode: str, sel, i
     from mmpo.answers import check_answer
     from mmpo.data.prompts import build_prompt
     from mmpo.eval.generate import greedy_generate
+    from mmpo.models.load import capped_length
 
     if not sel:
         return []
     items = [(build_prompt(records[i], mode, opts.prompt_source), imgs[k]) for k, i in sel]
-    gens = greedy_generate(model, processor, items, max_new_tokens=opts.limit_for(mode),
-                           batch_size=opts.batch_size, progress=bar)
+    try:
+        gens = greedy_generate(model, processor, items, max_new_tokens=capped_length(model, opts.limit_for(mode)),
+                               batch_size=opts.batch_size, progress=bar)
+    except ValueError as exc:
+        _refusal(processor, records, sel, items, exc)
+        raise
     out = []
     for (_, i), g in zip(sel, gens):
         rec = records[i]
@@ -245,6 +271,18 @@ def _answer_mode(model, processor, records, opts: EvalOptions, mode: str, sel, i
             pred["image_from"] = records[perm[i]]["pid"]
         out.append(pred)
     return out
+
+
+def _refusal(processor, records, sel, items, exc: Exception) -> None:
+    """A batch the processor refused: raise an InputError naming the first record it refuses alone."""
+    from mmpo.data.chat import chat_prompt
+    from mmpo.models.processors import encode_failures
+
+    bad = encode_failures(processor, [(chat_prompt(processor, t, image=im is not None), im) for t, im in items], exc)
+    for k, reason in bad.items():
+        rec = records[sel[k][1]]
+        raise InputError(reason, path=rec.get("_source"), field="image",
+                         **(rec.get("_where") or {"line": rec.get("_line")})) from None
 
 
 def _bar(opts: EvalOptions, total: int, todo: int):

@@ -94,6 +94,8 @@ def paired_bootstrap(a: Sequence, b: Sequence, *, n_boot: int = 10_000, seed: in
     Only the per-question differences matter, so they are resampled directly.
     """
     _check_confidence(confidence)
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
+        raise ValueError(f"n_boot must be an integer >= 1, got {n_boot!r}")
     xa, xb = _as_outcomes(a, "a"), _as_outcomes(b, "b")
     if xa.size != xb.size:
         raise ValueError(f"paired outcomes must have equal length, got {xa.size} and {xb.size}")

@@ -41,6 +41,7 @@ class Round:
     training: dict[str, Any] = field(default_factory=dict)   # MPOConfig fields on top of `train_config`
     train_config: str | None = None  # a YAML recipe of MPOConfig fields
     name: str | None = None          # subset name prefix of the pairs (default: the data file's name)
+    on_mismatch: str = "raise"       # a samples file of other settings: refused (raise) or replaced (the demo)
     sampling: dict[str, Any] | None = field(default=None, init=False)   # the sampling summary, once run
 
     def sample_and_pair(self) -> dict[str, Any]:
@@ -48,7 +49,8 @@ class Round:
         from mmpo.pairs.build import build_pairs, format_summary
         from mmpo.sample.run import run_sampling
 
-        self.sampling = run_sampling(dataclasses.replace(self.sample, model=str(self.start), out=str(self.samples)))
+        self.sampling = run_sampling(dataclasses.replace(self.sample, model=str(self.start), out=str(self.samples)),
+                                     on_mismatch=self.on_mismatch)
         stats = build_pairs(dataclasses.replace(self.pairs, samples=[str(self.samples)], out=str(self.pairs_dir),
                                                 name=self.name or self.pairs.name))
         print(format_summary(stats), flush=True)

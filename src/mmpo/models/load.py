@@ -8,6 +8,7 @@ torchvision, processors of video-capable models (Qwen2-VL, InternVL) cannot be b
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +109,52 @@ def weights_digest(model_dir: str | Path) -> str:
             while block := fh.read(1 << 24):
                 h.update(block)
     return h.hexdigest()
+
+
+def context_length(model: Any) -> int | None:
+    """The positions the model's language model was built for (`max_position_embeddings`), or None."""
+    config = getattr(model, "config", None)
+    if config is None:
+        return None
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    value = getattr(text, "max_position_embeddings", None)
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
+def capped_length(model: Any, max_new_tokens: int) -> int:
+    """`max_new_tokens`, or the model's context length when it is shorter (said once per model)."""
+    ctx = context_length(model)
+    if ctx is None or max_new_tokens <= ctx:
+        return max_new_tokens
+    if getattr(model, "_mmpo_capped", None) != ctx:
+        print(f"mmpo: --max-new-tokens {max_new_tokens} is past the model's context of {ctx} tokens; "
+              f"responses are capped at {ctx}", file=sys.stderr, flush=True)
+        model._mmpo_capped = ctx
+    return ctx
+
+
+def check_device(device: str) -> None:
+    """Refuse a device this machine cannot run on (`cuda` on a CPU build, a GPU index past the last),
+    before any work; the error names what is here."""
+    import re
+
+    from mmpo.errors import MMPOError
+
+    m = re.fullmatch(r"(cpu|cuda|mps)(?::(\d+))?", str(device).strip())
+    if m is None:
+        raise MMPOError(f"--device {device!r}: expected cpu, cuda, cuda:N or mps")
+    kind, index = m.group(1), m.group(2)
+    if kind == "cpu":
+        return
+    import torch
+
+    if kind == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise MMPOError("--device mps: no MPS device on this machine; use --device cpu")
+        return
+    if not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}, no visible GPU"
+        raise MMPOError(f"--device {device}: no CUDA device here (torch {torch.__version__}, {build}); "
+                        "use --device cpu")
+    if index is not None and int(index) >= torch.cuda.device_count():
+        raise MMPOError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")

@@ -187,3 +187,52 @@ def processor_class(name: str) -> Any:
     if not torchvision_available() and (name in _IMAGE_ONLY_INITS or name in _TORCHVISION_FREE):
         return image_only_class(name)
     return processor_class_from_name(name)
+
+
+# The Qwen2-VL lineage's and GLM-4V's image processors (they resize with `smart_resize`, recognised by
+# their `temporal_patch_size`) refuse images whose long side is more than 200 times the short one.
+MAX_ASPECT_RATIO = 200
+
+
+def image_refusal(processor: Any, size: tuple[int, int] | None) -> str | None:
+    """Why this processor would refuse an image of `size` (width, height), where mmpo knows the rule; else None."""
+    if size is None:
+        return None
+    image_processor = getattr(processor, "image_processor", None)
+    w, h = size
+    if min(w, h) < 1:
+        return f"the image is {w}x{h} pixels"
+    if getattr(image_processor, "temporal_patch_size", None) is not None and max(w, h) / min(w, h) > MAX_ASPECT_RATIO:
+        return (f"{type(image_processor).__name__} refuses images whose aspect ratio is over {MAX_ASPECT_RATIO} "
+                f"(this one is {w}x{h})")
+    return None
+
+
+def refused_images(processor: Any, records: list[dict[str, Any]]) -> dict[int, Any]:
+    """{index: InputError} for the records whose image this processor refuses (`image_refusal`), read from
+    image headers before any model loads."""
+    from mmpo.data.images import image_size
+    from mmpo.errors import InputError
+
+    out = {}
+    for i, rec in enumerate(records):
+        ref = rec.get("image_ref", rec.get("image_path"))
+        reason = None if ref is None else image_refusal(processor, image_size(ref))
+        if reason is not None:
+            out[i] = InputError(reason, path=rec.get("_source"), field="image",
+                                **(rec.get("_where") or {"line": rec.get("_line")}))
+    return out
+
+
+def encode_failures(processor: Any, items: list[tuple[str, Any]], exc: Exception) -> dict[int, str]:
+    """After a batch failed to encode with `exc`: {index: the processor's message} of the items that fail
+    alone (a rule mmpo does not know, found the slow way); empty when each encodes by itself."""
+    from mmpo.data.chat import encode
+
+    bad = {}
+    for i, (text, image) in enumerate(items):
+        try:
+            encode(processor, [text], [image])
+        except (ValueError, TypeError, RuntimeError) as one:
+            bad[i] = f"the model's processor refuses it: {one}"
+    return bad

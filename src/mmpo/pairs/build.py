@@ -82,11 +82,10 @@ def build_pairs(opts: PairOptions) -> dict[str, Any]:
     for _path, _line, s in iter_samples(opts.samples, on_error=opts.on_error, skips=tally.skips):
         tally.add(s, prompt_pairs(s, max_pairs=opts.max_pairs_per_prompt, seed=opts.seed), opts.name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    meta = _write_layout(out_dir, tally.subsets, tally.images)
     stats = {"files": [str(p) for p in opts.samples], **tally.summary(),
-             "subsets": {k: v["length"] for k, v in meta.items()},
+             "subsets": {k: len(v) for k, v in tally.subsets.items()},
              "max_pairs_per_prompt": opts.max_pairs_per_prompt, "seed": opts.seed}
-    write_json(out_dir / PAIRS_STATS, stats)
+    _write_layout(out_dir, tally.subsets, tally.images, stats)
     return stats
 
 
@@ -154,8 +153,10 @@ def _why_no_pairs(s: dict[str, Any], v: Counter, has_gt: bool) -> str:
     return "other"
 
 
-def _write_layout(out_dir: Path, subsets: dict[str, list[dict]], images: dict[str, list[str]]) -> dict[str, Any]:
-    """One JSONL per subset and meta.json in `out_dir`, written aside and put in place meta.json last."""
+def _write_layout(out_dir: Path, subsets: dict[str, list[dict]], images: dict[str, list[str]],
+                  stats: dict[str, Any]) -> dict[str, Any]:
+    """One JSONL per subset, stats.json and meta.json in `out_dir`, written aside and put in place,
+    meta.json last."""
     staging = out_dir / STAGING
     shutil.rmtree(staging, ignore_errors=True)  # what a killed run left
     staging.mkdir()
@@ -172,14 +173,16 @@ def _write_layout(out_dir: Path, subsets: dict[str, list[dict]], images: dict[st
         # finds it next to meta.json when the folder moves.
         meta[subset] = {"root": root, "annotation": str((out_dir / f"{subset}.jsonl").resolve()),
                         "data_augment": False, "repeat_time": 1, "length": len(rows)}
+    write_json(staging / PAIRS_STATS, stats)
     write_json(staging / PAIRS_META, meta)
-    _put_in_place(staging, out_dir, [f"{k}.jsonl" for k in meta])
+    _put_in_place(staging, out_dir, [f"{k}.jsonl" for k in meta] + [PAIRS_STATS])
     return meta
 
 
 def _put_in_place(staging: Path, out_dir: Path, names: list[str]) -> None:
-    """Move the staged subset files and meta.json into `out_dir`: the old meta.json goes first (the
-    folder is then refused by readers), meta.json comes last; old subset files no longer listed go."""
+    """Move the staged files (subsets, stats.json) and meta.json into `out_dir`: the old meta.json goes
+    first (the folder is then refused by readers), meta.json comes last; old subset files no longer
+    listed go."""
     old_meta = out_dir / PAIRS_META
     old_names = set()
     if old_meta.is_file():

@@ -36,36 +36,56 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mmpo.data.files import JsonlAppender, OutputLock, truncate_partial_tail, writable_dir, write_json
+from mmpo.data.files import (
+    JsonlAppender,
+    OutputLock,
+    check_distinct,
+    truncate_partial_tail,
+    writable_dir,
+    write_json,
+)
+from mmpo.data.fingerprint import record_hash
 from mmpo.data.layout import SAMPLES_IMAGES_SUFFIX, sample_line, samples_stats_path
-from mmpo.errors import InputError, MMPOError
+from mmpo.errors import InputError, MMPOError, check_choice
 from mmpo.sample.options import SAMPLE_STYLES, SampleOptions, parse_shard
 
 __all__ = ["SAMPLE_STYLES", "SampleOptions", "parse_shard", "prompt_seed", "read_prompts", "run_sampling"]
 
 
-def run_sampling(opts: SampleOptions) -> dict[str, Any]:
+def run_sampling(opts: SampleOptions, *, on_mismatch: str = "raise") -> dict[str, Any]:
     """Run (or resume) the stage; returns a summary also written to `<out>.stats.json`.
 
-    The output is locked for the whole run (`OutputLock`): a second process on the same --out stops.
+    A rerun keeps each line whose record is unchanged (its hash, `mmpo.data.fingerprint`) and samples
+    the rest; a file written with other settings or another model's weights is refused
+    (`on_mismatch="raise"`) or sampled afresh (`"replace"`). The output is locked for the whole run
+    (`OutputLock`): a second process on the same --out stops.
     """
+    from mmpo.models.load import check_checkpoint_dir
+
+    check_choice("on_mismatch", on_mismatch, ("raise", "replace"))
+    for name in ("model", "data", "out"):
+        if not getattr(opts, name):
+            raise MMPOError(f"--{name} is required")
     out = Path(opts.out)
     if out.is_dir():
         raise MMPOError(f"--out {out} is a folder; give the samples file's path (e.g. {out / 'samples.jsonl'})")
+    check_distinct(out, {"--data": opts.data, "--model": opts.model})
+    check_checkpoint_dir(opts.model)
     writable_dir(out.parent)
     with OutputLock(out):
-        return _run_sampling(opts, out)
+        return _run_sampling(opts, out, on_mismatch)
 
 
-def _run_sampling(opts: SampleOptions, out: Path) -> dict[str, Any]:
+def _run_sampling(opts: SampleOptions, out: Path, on_mismatch: str) -> dict[str, Any]:
+    from mmpo.models.load import weights_digest
+
     skips: list[dict[str, Any]] = []
     records = _shard_records(opts, skips)
-    settings = opts.settings()
-    done = _existing(out, settings)
-    unknown = done - {r["pid"] for r in records}
-    if unknown:
-        raise InputError(f"has {len(unknown)} pid(s) not in this shard of {opts.data} (e.g. {sorted(unknown)[0]!r}); "
-                         "resume with the same --data/--shard/--limit or choose a new --out", path=out, field="pid")
+    settings = {**opts.settings(), "weights": weights_digest(opts.model)}
+    done, stale = _existing(out, settings, {r["pid"]: r["_qhash"] for r in records}, on_mismatch, opts.data)
+    if stale:
+        print(f"{out}: {stale} line(s) were sampled from records that changed since; sampling them again",
+              file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     bar = None
     if opts.progress:
@@ -78,9 +98,11 @@ def _run_sampling(opts: SampleOptions, out: Path) -> dict[str, Any]:
     finally:
         if bar is not None:
             bar.close()
+    if stale:
+        _reorder(out, [r["pid"] for r in records])  # the resampled lines back in input order
     seconds = time.perf_counter() - t0
     summary = {"out": str(out), "prompts_in_shard": len(records), "already_done": len(done),
-               "written": n_written, "responses": n_resp, "seconds": round(seconds, 3),
+               "recomputed": stale, "written": n_written, "responses": n_resp, "seconds": round(seconds, 3),
                "responses_per_s": round(n_resp / seconds, 3) if seconds > 0 and n_resp else None,
                "skips": {"count": len(skips), "items": skips}}
     write_json(samples_stats_path(out), summary)
@@ -88,18 +110,28 @@ def _run_sampling(opts: SampleOptions, out: Path) -> dict[str, Any]:
 
 
 def _shard_records(opts: SampleOptions, skips: list) -> list[dict[str, Any]]:
-    """This shard's records, in input order, each with the prompt text it is sampled with."""
-    from mmpo.data.prompts import build_prompt
+    """This shard's records, in input order, each with the prompt text it is sampled with and its hash.
 
+    A record its prompt cannot be built for (`--prompt-source query` without a query) stops the run
+    here, before any model loads, or is counted under `--on-error skip`.
+    """
     shard_i, shard_n = parse_shard(opts.shard)
     records = read_prompts(opts.data, on_error=opts.on_error, skips=skips,
                            images_dir=str(opts.out) + SAMPLES_IMAGES_SUFFIX)
     if opts.limit is not None:
         records = records[: opts.limit]
-    records = records[shard_i::shard_n]
-    for rec in records:
-        rec["_prompt"] = build_prompt(rec, opts.prompt_style, opts.prompt_source)
-    return records
+    out = []
+    for rec in records[shard_i::shard_n]:
+        try:
+            rec["_prompt"] = prompt_for(rec, opts.prompt_style, opts.prompt_source)
+        except InputError as exc:
+            if opts.on_error != "skip":
+                raise
+            _skip(skips, exc)
+            continue
+        rec["_qhash"] = record_hash(rec)
+        out.append(rec)
+    return out
 
 
 def _write_samples(opts: SampleOptions, out: Path, records, settings, done: set[str], skips, bar) -> tuple[int, int]:
@@ -107,6 +139,7 @@ def _write_samples(opts: SampleOptions, out: Path, records, settings, done: set[
     from mmpo.data.images import load_image
     from mmpo.models import load_model
 
+    refused = _refused_before_loading(opts, [r for r in records if r["pid"] not in done])
     model = processor = None
     source = Path(opts.data).stem
     n_written = n_resp = 0
@@ -123,27 +156,69 @@ def _write_samples(opts: SampleOptions, out: Path, records, settings, done: set[
             batch, images = [], []
             for rec in chunk:
                 try:
+                    if rec["pid"] in refused:
+                        raise refused[rec["pid"]]
                     images.append(None if rec["image_path"] is None else
                                   load_image(rec["image_path"], source=rec["_source"], **rec["_where"]))
                     batch.append(rec)
                 except InputError as exc:
-                    if opts.on_error != "skip":
-                        raise
-                    if rec["pid"] not in done:
-                        _skip(skips, exc)
-                        if bar is not None:
-                            bar.update(1)
-            if not batch:
-                continue
-            for rec, resp in zip(batch, _responses(opts, model, processor, batch, images)):
+                    _skip_record(opts, rec, exc, done, skips, bar)
+            for rec, resp in _generate(opts, model, processor, batch, images, done, skips, bar):
                 if rec["pid"] in done:
                     continue
-                sink.write(sample_line(rec, rec["_prompt"], resp, settings, source=source))
+                sink.write(sample_line(rec, rec["_prompt"], resp, settings, source=source, qhash=rec["_qhash"]))
                 n_written += 1
                 n_resp += len(resp)
                 if bar is not None:
                     bar.update(1)
     return n_written, n_resp
+
+
+def _skip_record(opts: SampleOptions, rec, exc: InputError, done: set[str], skips, bar) -> None:
+    """A bad record: raised, or (`--on-error skip`) counted once, whatever batch it sits in."""
+    if opts.on_error != "skip":
+        raise exc
+    if rec["pid"] not in done:
+        _skip(skips, exc)
+        if bar is not None:
+            bar.update(1)
+
+
+def _refused_before_loading(opts: SampleOptions, pending: list[dict[str, Any]]) -> dict[str, InputError]:
+    """The pending records whose image the model's processor refuses by a rule mmpo knows (an aspect ratio),
+    found from image headers before the model loads: the first raises, or all are skipped later."""
+    from mmpo.models.load import load_processor
+    from mmpo.models.processors import refused_images
+
+    if not any(r["image_path"] is not None for r in pending):
+        return {}
+    bad = refused_images(load_processor(opts.model, trust_remote_code=opts.trust_remote_code), pending)
+    if bad and opts.on_error != "skip":
+        raise next(iter(bad.values()))
+    return {pending[i]["pid"]: exc for i, exc in bad.items()}
+
+
+def _generate(opts: SampleOptions, model, processor, batch, images, done: set[str], skips, bar) -> list[tuple]:
+    """(record, responses) for the batch; a record the processor refuses (a rule found only when encoding)
+    is found alone, raised or skipped, and the rest sampled."""
+    from mmpo.data.chat import chat_prompt
+    from mmpo.models.processors import encode_failures
+
+    if not batch:
+        return []
+    try:
+        return list(zip(batch, _responses(opts, model, processor, batch, images)))
+    except ValueError as exc:
+        items = [(chat_prompt(processor, r["_prompt"], image=im is not None), im) for r, im in zip(batch, images)]
+        bad = encode_failures(processor, items, exc)
+        if not bad:
+            raise
+    for i, reason in bad.items():
+        rec = batch[i]
+        _skip_record(opts, rec, InputError(reason, path=rec["_source"], field="image", **rec["_where"]), done,
+                     skips, bar)
+    keep = [k for k in range(len(batch)) if k not in bad]
+    return _generate(opts, model, processor, [batch[k] for k in keep], [images[k] for k in keep], done, skips, bar)
 
 
 def prompt_seed(seed: int, pid: str, salt: str = "") -> int:
@@ -192,26 +267,83 @@ def _skip(skips, exc: InputError) -> None:
                       "reason": exc.reason})
 
 
-def _existing(out: Path, settings: dict[str, Any]) -> set[str]:
-    """Pids already complete in `out` (after dropping a partial last line); settings must match."""
+def _existing(out: Path, settings: dict[str, Any], wanted: dict[str, str], on_mismatch: str,
+              data: str) -> tuple[set[str], int]:
+    """(pids already complete in `out`, lines dropped because their record changed).
+
+    A partial last line (a kill mid-write) is dropped first. Every line must carry `settings`, else
+    the file is refused or, with `on_mismatch="replace"`, started over; a pid this shard does not
+    hold is refused (another --data, --shard or --limit); a line whose record hash differs from the
+    record's now is dropped from the file, to be sampled again.
+    """
     if not out.exists():
-        return set()
+        return set(), 0
     truncate_partial_tail(out)
-    done = set()
+    done, kept, stale, unknown = set(), [], 0, []
     with out.open("r", encoding="utf-8") as fh:
         for lineno, raw in enumerate(fh, start=1):
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError:
-                raise InputError("malformed line in an existing output; use a new --out", path=out,
-                                 line=lineno) from None
+            obj = _line(raw, out, lineno)
             if obj.get("settings") != settings:
+                if on_mismatch == "replace":
+                    out.unlink()
+                    return set(), 0
                 diff = sorted(k for k in set(settings) | set(obj.get("settings") or {})
                               if (obj.get("settings") or {}).get(k) != settings.get(k))
                 raise InputError(f"written with different settings ({', '.join(diff)}); rerun the same command "
                                  "to resume, or choose a new --out", path=out, line=lineno, field="settings")
-            done.add(str(obj.get("pid")))
-    return done
+            pid = str(obj.get("pid"))
+            if pid not in wanted:
+                unknown.append(pid)
+            elif obj.get("qhash") == wanted[pid]:
+                done.add(pid)
+                kept.append(raw)
+            else:
+                stale += 1
+    if unknown:
+        raise InputError(f"has {len(unknown)} pid(s) not in this shard of {data} (e.g. {sorted(unknown)[0]!r}); "
+                         "resume with the same --data/--shard/--limit or choose a new --out", path=out, field="pid")
+    if stale:
+        _rewrite(out, kept)
+    return done, stale
+
+
+def _line(raw: str, out: Path, lineno: int) -> dict[str, Any]:
+    try:
+        obj = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError):
+        raise InputError("malformed line in an existing output; use a new --out", path=out, line=lineno) from None
+    if not isinstance(obj, dict):
+        raise InputError("malformed line in an existing output; use a new --out", path=out, line=lineno)
+    return obj
+
+
+def _rewrite(out: Path, lines: list[str]) -> None:
+    """Replace `out` by these whole lines, atomically."""
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.writelines(lines)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, out)
+
+
+def _reorder(out: Path, order: list[str]) -> None:
+    """Put the lines of `out` in the shard's input order (lines sampled again were appended last)."""
+    rank = {pid: i for i, pid in enumerate(order)}
+    with out.open("r", encoding="utf-8") as fh:
+        lines = fh.readlines()
+    lines.sort(key=lambda raw: rank.get(str(json.loads(raw).get("pid")), len(rank)))
+    _rewrite(out, lines)
+
+
+def prompt_for(rec: dict[str, Any], style: str, source: str) -> str:
+    """The record's prompt text; a record the prompt source cannot serve is an InputError naming it."""
+    from mmpo.data.prompts import build_prompt
+
+    try:
+        return build_prompt(rec, style, source)
+    except ValueError as exc:
+        raise InputError(str(exc), path=rec.get("_source"), field="query", **(rec.get("_where") or {})) from None
 
 
 def _split_words(text: str, ratio: float) -> str | None:
@@ -230,12 +362,13 @@ def _split_words(text: str, ratio: float) -> str | None:
 def _responses(opts, model, processor, batch, images) -> list[list[dict[str, Any]]]:
     from mmpo.answers import check_answer, extract_answer
     from mmpo.data.chat import chat_prompt
+    from mmpo.models.load import capped_length
     from mmpo.sample.prefill import decode, draw_samples
 
     texts = [chat_prompt(processor, r["_prompt"], image=im is not None) for r, im in zip(batch, images)]
     seeds = [prompt_seed(opts.seed, r["pid"]) for r in batch]
     drawn = draw_samples(model, processor, texts, images, n=opts.n, seeds=seeds, temperature=opts.temperature,
-                         top_k=opts.top_k, max_new_tokens=opts.max_new_tokens)
+                         top_k=opts.top_k, max_new_tokens=capped_length(model, opts.max_new_tokens))
     out = []
     for rec, comps in zip(batch, drawn):
         has_gt = rec.get("answer") not in (None, "")
@@ -269,6 +402,7 @@ def _check_text_only(processor) -> None:
 def _dropout_ntp(opts, model, processor, rec, resp) -> None:
     """Continue the first part of each response without the image (the rejected side of DropoutNTP)."""
     from mmpo.data.chat import chat_prompt
+    from mmpo.models.load import capped_length
     from mmpo.sample.prefill import decode, draw_samples
 
     todo = [(j, p) for j, r in enumerate(resp) if (p := _split_words(r["text"], opts.dropout_ratio)) is not None]
@@ -278,7 +412,7 @@ def _dropout_ntp(opts, model, processor, rec, resp) -> None:
     texts = [head + p for _, p in todo]
     seeds = [prompt_seed(opts.seed, rec["pid"], f"ntp{j}") for j, _ in todo]
     drawn = draw_samples(model, processor, texts, None, n=1, seeds=seeds, temperature=opts.temperature,
-                         top_k=opts.top_k, max_new_tokens=opts.max_new_tokens)
+                         top_k=opts.top_k, max_new_tokens=capped_length(model, opts.max_new_tokens))
     for (j, prefix), (c,) in zip(todo, drawn):
         resp[j]["ntp_prefix"] = prefix
         resp[j]["ntp_continuation"] = decode(processor, c)

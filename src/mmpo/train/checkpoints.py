@@ -57,6 +57,14 @@ def save_staged(trainer: Any, model: Any, trial: Any, save: Callable[[Any, Any],
     trainer._get_output_dir = lambda trial=None: staging_root  # every rank writes its part under staging
     try:
         save(model, trial)
+    except Exception as exc:  # noqa: BLE001  (a full disk comes as OSError, RuntimeError or safetensors' own)
+        if trainer.args.should_save:
+            shutil.rmtree(staging, ignore_errors=True)
+        done = complete_checkpoints(run_dir)
+        last = f"the last complete one, {done[-1]}, is intact" if done else "no complete checkpoint was written yet"
+        from mmpo.errors import MMPOError
+
+        raise MMPOError(f"could not write {name} into {run_dir}: {exc}; {last}") from None
     finally:
         trainer._get_output_dir = get_run_dir
     trainer.save_mpo_state(staging)  # last: its presence marks a complete checkpoint

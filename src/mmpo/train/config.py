@@ -121,6 +121,8 @@ class MPOConfig(TrainingArguments):
                               "skip (its step's gradient is zeroed, counted as guard/skipped_nonfinite)",
                               default="stop")
     # ---- the output folder
+    resume_other_inputs: bool = _help("resume a checkpoint although the start model or the training pairs "
+                                      "changed since it was written (refused otherwise)", default=False)
     overwrite_output_dir: bool = _help("start over in an output_dir that holds checkpoints or a finished run "
                                        "(its checkpoint-* folders are deleted); without it such a folder is "
                                        "refused unless resume_from_checkpoint is set", default=False)
@@ -177,6 +179,8 @@ class MPOConfig(TrainingArguments):
             bad("loss_weights", f"has {len(self.loss_weights)} weights for {len(self.loss_type)} losses")
         if any(not math.isfinite(w) or w < 0 for w in self.loss_weights):
             bad("loss_weights", f"weights must be finite and >= 0, got {self.loss_weights}")
+        if not any(w > 0 for w in self.loss_weights):
+            bad("loss_weights", f"all zero ({self.loss_weights}): the loss would be 0 and nothing would train")
         if self.bco_delta not in RewardShift.MODES:
             bad("bco_delta", f"must be one of {RewardShift.MODES}, got {self.bco_delta!r}")
         if self.sft_normalization not in SFT_NORMALIZATIONS:

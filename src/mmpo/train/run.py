@@ -35,14 +35,13 @@ def run_training(cfg) -> Path:
     rejected are the same text are left out and counted. The folder is locked while training.
     """
     from mmpo.data.files import OutputLock
-    from mmpo.data.pairs import load_pairs
     from mmpo.models import load_model
-    from mmpo.train.collate import PairDataset, check_pair_images
     from mmpo.train.trainer import MPOTrainer
 
     for name in ("model_name_or_path", "train_data", "output_dir"):
         if not getattr(cfg, name):
             raise InputError("is required (set it in the YAML config or with --" + name + ")", field=name)
+    _check_output_is_no_input(cfg)
     resume = cfg.resume_from_checkpoint
     if isinstance(resume, str) and resume.lower() in ("true", "last"):
         resume = True
@@ -59,27 +58,80 @@ def run_training(cfg) -> Path:
     if lock is not None:
         lock.acquire()
     try:
-        datasets = []
-        for path in (cfg.train_data, cfg.eval_data):
-            if path:
-                pairs = load_pairs(path, seed=cfg.seed, on_error=cfg.on_error, path_map=cfg.path_map)
-                check_pair_images(pairs, on_error=cfg.on_error)
-                datasets.append(PairDataset(pairs))
-            else:
-                datasets.append(None)
-        train, evals = datasets
-        if len(train) == 0:
-            raise InputError("no usable pairs", path=cfg.train_data)
+        train, evals = _datasets(cfg)
+        inputs = run_inputs(cfg, train)
+        if resume:
+            check_resume_inputs(cfg, resume, inputs)
         from mmpo.train.config import policy_dtype
 
         model, processor = load_model(cfg.model_name_or_path, dtype=policy_dtype(cfg),
                                       trust_remote_code=cfg.trust_remote_code)
         trainer = MPOTrainer(model, cfg, train_dataset=train, eval_dataset=evals, processing_class=processor)
+        trainer.run_inputs = inputs
         trainer.train(resume_from_checkpoint=resume or None)
         return _finish(trainer, cfg, out, processor, evals)
     finally:
         if lock is not None:
             lock.release()
+
+
+def _datasets(cfg):
+    """The train and eval pair datasets, every image checked before a model loads."""
+    from mmpo.data.pairs import load_pairs
+    from mmpo.train.collate import PairDataset, check_pair_images
+
+    datasets = []
+    for path in (cfg.train_data, cfg.eval_data):
+        if path:
+            pairs = load_pairs(path, seed=cfg.seed, on_error=cfg.on_error, path_map=cfg.path_map)
+            check_pair_images(pairs, on_error=cfg.on_error)
+            datasets.append(PairDataset(pairs))
+        else:
+            datasets.append(None)
+    if len(datasets[0]) == 0:
+        raise InputError("no usable pairs", path=cfg.train_data)
+    return datasets
+
+
+def _check_output_is_no_input(cfg) -> None:
+    """output_dir is never the start model, nor the pairs or the folder holding them (training writes its
+    checkpoint files there)."""
+    out = Path(cfg.output_dir).resolve()
+    for name in ("model_name_or_path", "train_data", "eval_data"):
+        value = getattr(cfg, name)
+        if not value:
+            continue
+        path = Path(value).resolve()
+        if out == path or (path.is_file() and out == path.parent):
+            raise InputError(f"{cfg.output_dir} is also {name}: training would write over its own input; choose "
+                             "another output_dir", field="output_dir")
+
+
+def run_inputs(cfg, train) -> dict[str, Any]:
+    """What a run trains from, kept in every checkpoint's mpo_state.json: the start model's weights and
+    the training pairs, by content (a folder that moved keeps its identity)."""
+    from mmpo.data.fingerprint import pairs_fingerprint
+    from mmpo.models.load import weights_digest
+
+    return {"model_name_or_path": str(cfg.model_name_or_path), "model_weights": weights_digest(cfg.model_name_or_path),
+            "train_data": str(cfg.train_data), "train_data_digest": pairs_fingerprint(train.pairs)}
+
+
+def check_resume_inputs(cfg, checkpoint: str, inputs: dict[str, Any]) -> None:
+    """A resumed run continues the same training: the checkpoint's start model and pairs must be this run's,
+    unless `resume_other_inputs` says otherwise."""
+    from mmpo.train.checkpoints import read_state
+
+    saved = (read_state(checkpoint) or {}).get("inputs")
+    if not saved or cfg.resume_other_inputs:
+        return
+    for digest, field, what in (("model_weights", "model_name_or_path", "another start model"),
+                                ("train_data_digest", "train_data", "other training pairs")):
+        if saved.get(digest) != inputs[digest]:
+            raise InputError(f"{checkpoint} was trained from {what} ({saved.get(field)}) than this run's "
+                             f"({inputs[field]}); resume with the same {field}, start over with "
+                             "--overwrite_output_dir true, or pass --resume_other_inputs true to continue anyway",
+                             field=field)
 
 
 def prepare_output_dir(cfg, *, resuming: bool) -> Path:
@@ -114,6 +166,21 @@ def _finish(trainer, cfg, out: Path, processor, evals) -> Path:
     final = {}
     if evals is not None:
         final.update(trainer.evaluate())
+    try:
+        _save_final(trainer, cfg, out, processor)
+    except Exception as exc:  # noqa: BLE001  (safetensors and torch raise their own types for a full disk)
+        if isinstance(exc, MMPOError):
+            raise
+        raise MMPOError(f"could not write the trained model into {out}: {exc} (the last complete checkpoint, if "
+                        "any, is intact; free space and rerun with --resume_from_checkpoint true)") from None
+    if trainer.args.should_save:
+        write_model_card(out, cfg, trainer.state.log_history, final, dict(trainer.data_collator.stats))
+    finish_distributed()
+    return out
+
+
+def _save_final(trainer, cfg, out: Path, processor) -> None:
+    """The final weights (LoRA merged; the adapter alone in adapter/), processor, states."""
     if cfg.use_lora:
         trainer.model.save_pretrained(str(out / "adapter"))
         merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
@@ -124,10 +191,6 @@ def _finish(trainer, cfg, out: Path, processor, evals) -> Path:
         trainer.save_model(str(out))  # weights and the processor
     trainer.save_state()
     trainer.save_mpo_state(str(out))
-    if trainer.args.should_save:
-        write_model_card(out, cfg, trainer.state.log_history, final, dict(trainer.data_collator.stats))
-    finish_distributed()
-    return out
 
 
 def parse_config(config_path: str | None, overrides: list[str]):

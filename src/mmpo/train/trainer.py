@@ -65,6 +65,7 @@ class MPOTrainer(Trainer):
         # each micro-batch loss by the accumulation steps; older 5.x releases decide that from this flag.
         self.model_accepts_loss_kwargs = False
         self.ref_pass = None  # the precomputed reference's pass, when ref_model is precomputed
+        self.run_inputs: dict[str, Any] | None = None  # what the run trains from (mmpo.train.run.run_inputs)
         self.reference = setup_reference(self, ref_mode, ref_model, ref_digest)
         self.reward_shift = RewardShift(args.bco_delta)
         self.guard_counts: dict[str, int] = defaultdict(int)
@@ -250,7 +251,8 @@ class MPOTrainer(Trainer):
             return
         checkpoints.write_state(folder, {
             "reward_shift": self.reward_shift.state_dict(), "stats": dict(getattr(self.data_collator, "stats", {})),
-            "guards": dict(self.guard_counts), "collapse_signals": dict(self.collapse.found)})
+            "guards": dict(self.guard_counts), "collapse_signals": dict(self.collapse.found),
+            "inputs": self.run_inputs})
         if self.args.ref_sync_steps and self.reference.mode == "copy":
             from safetensors.torch import save_file
 
