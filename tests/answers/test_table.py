@@ -80,6 +80,7 @@ CASES = [
     ("Final answer: 7!", I("7"), "7!", W),  # '!' after a digit is a factorial: 7! is 5040
     ("Final answer: 7!", I("5040"), "7!", C),
     ("Final answer: Yes!", T("Yes"), "Yes", C),  # after a word it is punctuation
+    ("Final answer: wow", MC("Wow!!", ["Wow!!", "Oh no"]), "wow", C),
     ("Final answer:\n7", I("7"), "7", C),
     ("Final answer:\n$$\n7\n$$", I("7"), "7", C),
     ("Reasoning...\n\n### Final Answer\n\n7", I("7"), "7", C),

@@ -318,7 +318,7 @@ def format_number(value: float) -> str:
 # "x+1" and "x-1" stay different, and the spaces around them go ("x^2 + 1" is "x^2+1"); '!' after a
 # digit or a closing bracket is a factorial and kept ("3!" is not "3"; "Yes!" is "yes").
 _DROP = re.compile(r"[;?\"'\u201c\u201d\u2018\u2019()\[\]{}$\\`_#~|]|(?<!\d)[.,:]|[.,:](?!\d)"
-                   r"|(?<=[^\W\d_])-(?=[^\W\d_])|(?<![\d)\]}!])!")
+                   r"|(?<=[^\W\d_])-(?=[^\W\d_])|(?<![\d)\]}!])!+")
 _OPS = re.compile(r"\s*([+\-*/^=<>×÷±])\s*")
 _ARTICLES = frozenset(("a", "an", "the"))
 _HYPHENATED = re.compile(r"\b(" + "|".join(_TENS) + r")-(" + "|".join(list(_SMALL)[1:10]) + r")\b")
