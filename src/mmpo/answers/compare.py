@@ -38,6 +38,7 @@ from mmpo.answers.normalize import (
 from mmpo.answers.symbolic import looks_symbolic, symbolic_equal, symbolic_value
 from mmpo.data.records import (
     ANSWER_TYPES,
+    MAX_CHOICES,
     QUESTION_TYPES,
     check_choice_count,
     choice_of_index,
@@ -70,7 +71,8 @@ def gold_from_record(record: Mapping[str, Any]) -> Gold:
     if not isinstance(choices, (list, tuple)):
         raise InputError(f"must be a list, got {type(choices).__name__}", field="choices")
     choices = tuple(map(str, choices))
-    check_choice_count(choices)
+    if len(choices) > MAX_CHOICES:
+        check_choice_count(choices)
     qt = record.get("question_type") or ("multi_choice" if choices else "free_form")
     if qt not in QUESTION_TYPES:
         raise InputError(f"must be one of {', '.join(QUESTION_TYPES)}, got {qt!r}", field="question_type")
@@ -131,8 +133,9 @@ def compare(pred: str, gold: Gold, deadline: float, rel_tol: float | None = None
             p, how = choice_index(pred, gold.choices, deadline)
             if p is None:
                 return False, None, how
-            group = choice_groups(gold.choices)  # duplicate choices: any of their letters is right
-            return group[p] == group[g], f"({option_label(p)}) {gold.choices[p]}", how
+            # Duplicate choices (the same normalised text) are one answer: any of their letters is right.
+            ok = p == g or choice_groups(gold.choices)[p] == choice_groups(gold.choices)[g]
+            return ok, f"({option_label(p)}) {gold.choices[p]}", how
         # The answer is not one of the choices (a data quirk): judge it as a free-form answer.
     if gold.answer_type in ("integer", "float"):
         return _compare_number(pred, gold, deadline, rel_tol)
@@ -186,7 +189,11 @@ def choice_index(pred: str, choices: tuple[str, ...], deadline: float | None, *,
     m = (_LABEL_FORM if long else _LETTER_FORM).match(s)
     if m:
         letter = m.group("a") or m.group("b") or m.group("c")
-        idx = label_index(letter if len(letter) == 2 else letter.upper(), len(choices))
+        if len(letter) == 1:
+            idx = ord(letter.upper()) - 65
+            idx = idx if idx < len(choices) else None
+        else:
+            idx = label_index(letter, len(choices))
         rest = m.group("rest").strip()
         if idx is not None and (letter.isupper() or len(s) <= 3):
             if not rest:
@@ -328,10 +335,15 @@ def _compare_number(pred: str, gold: Gold, deadline: float, rel_tol: float | Non
     p = _number_of(pred, deadline)
     if p is None:
         return False, None, "not a number"
-    shown = format_parsed(p) + ("%" if p.percent else "")
+    shown = (format_number(p.value) if p.exact is None else format_parsed(p)) + ("%" if p.percent else "")
     if unit_conflict(p.unit, gold.unit or g.unit or None):
         return False, f"{shown} {p.unit}", "unit differs"
-    ok = parsed_match(p, g, kind=gold.answer_type, precision=gold.precision, gold_text=gold.answer, rel_tol=rel_tol)
+    if p.exact is None and g.exact is None:  # the fast path (parsed_match's first branch, inlined)
+        ok = any(numbers_match(v, gv, kind=gold.answer_type, precision=gold.precision, gold_text=gold.answer,
+                               rel_tol=rel_tol) for v in _values(p) for gv in _values(g))
+    else:
+        ok = parsed_match(p, g, kind=gold.answer_type, precision=gold.precision, gold_text=gold.answer,
+                          rel_tol=rel_tol)
     return ok, shown, "number"
 
 

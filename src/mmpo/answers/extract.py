@@ -70,23 +70,25 @@ def extract_answer(response: str | None, *, lenient: bool = False) -> str | None
 def clean(s: str) -> str | None:
     """Markdown bold, surrounding quotes and trailing punctuation off; None when nothing is left."""
     s = s.replace("**", "").replace("__", "").strip().strip("`").strip()
-    s = _strip_trailing(s)
+    t = s.rstrip(_TRAILING)
+    s = t if len(t) == len(s) or s[len(t)] != "!" else _keep_factorial(s, t)
     if len(s) >= 2 and s[0] == s[-1] and s[0] in "\"'":
         s = s[1:-1].strip()
     elif s[:1] == "\u201c" and s[-1:] == "\u201d":
         s = s[1:-1].strip()
-    s = _strip_trailing(_ANSWER_PREFIX.sub("", s))
+    s = _ANSWER_PREFIX.sub("", s)
+    t = s.rstrip(_TRAILING)
+    s = t if len(t) == len(s) or s[len(t)] != "!" else _keep_factorial(s, t)
     return s if 0 < len(s) <= MAX_ANSWER_CHARS else None
 
 
-def _strip_trailing(s: str) -> str:
-    """Trailing punctuation off, except a factorial's '!' ("3!", "(n+1)!"): after a digit or a closing
-    bracket '!' is read as mathematics, so "Final answer: 7!" is 5040, not 7."""
-    t = s.rstrip(_TRAILING)
-    if t and t[-1] in _FACTORIAL_BASE and s[len(t):len(t) + 1] == "!":
-        bangs = len(s) - len(t) - len(s[len(t):].lstrip("!"))
-        t += "!" * bangs
-    return t
+def _keep_factorial(s: str, stripped: str) -> str:
+    """`s` without trailing punctuation (`stripped`), but with a factorial's '!' ("3!", "(n+1)!"): after a
+    digit or a closing bracket '!' is read as mathematics, so "Final answer: 7!" is 5040, not 7."""
+    if not stripped or stripped[-1] not in _FACTORIAL_BASE:
+        return stripped
+    rest = s[len(stripped):]
+    return stripped + "!" * (len(rest) - len(rest.lstrip("!")))
 
 
 def _from_boxed(text: str) -> str | None:

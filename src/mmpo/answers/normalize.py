@@ -168,12 +168,9 @@ def _to_fraction(text: str) -> Fraction:
     return Fraction(Decimal(text.replace(",", "").replace("\u2009", "")))
 
 
-def _needs_exact(value: float, *texts: str | None) -> bool:
-    """Whether the float may differ from the written number: a big magnitude or many digits."""
-    if not abs(value) < EXACT_BELOW:
-        return True
-    written = "".join(t for t in texts if t)
-    return len(written) > 15 and sum(c.isdigit() for c in written) > 15
+def _many_digits(*texts: str | None) -> bool:
+    """More than 15 digits in all: a float may not be the number written."""
+    return sum(c.isdigit() for t in texts if t for c in t) > 15
 
 
 def exact_value(p: ParsedNumber) -> Fraction | None:
@@ -213,7 +210,7 @@ def parse_number(answer: str) -> ParsedNumber | None:
     try:
         if m.group("fn") is not None:
             value = _to_float(m.group("fn")) / _to_float(m.group("fd"))
-            if _needs_exact(value, m.group("fn"), m.group("fd")):
+            if not abs(value) < EXACT_BELOW or (end > 15 and _many_digits(m.group("fn"), m.group("fd"))):
                 exact = _to_fraction(m.group("fn")) / _to_fraction(m.group("fd"))
         elif s[end:end + 1] == "!":  # a factorial: "3!" is 6, never 3
             n = m.group("n")
@@ -230,7 +227,7 @@ def parse_number(answer: str) -> ParsedNumber | None:
             exp = m.group("e") or m.group("e2")
             if exp is not None:
                 value *= 10.0 ** int(exp)
-            if _needs_exact(value, m.group("n"), m.group("d")):
+            if not abs(value) < EXACT_BELOW or (end > 15 and _many_digits(m.group("n"), m.group("d"))):
                 exact = _to_fraction(m.group("n")) / (_to_fraction(m.group("d")) if m.group("d") else 1)
                 if exp is not None:
                     exact *= Fraction(10) ** int(exp)
@@ -317,8 +314,10 @@ def format_number(value: float) -> str:
 # 2:30), a hyphen between letters is a space (quarter-past); operators (+ - * / ^ = < >) are kept, so
 # "x+1" and "x-1" stay different, and the spaces around them go ("x^2 + 1" is "x^2+1"); '!' after a
 # digit or a closing bracket is a factorial and kept ("3!" is not "3"; "Yes!" is "yes").
-_DROP = re.compile(r"[;?\"'\u201c\u201d\u2018\u2019()\[\]{}$\\`_#~|]|(?<!\d)[.,:]|[.,:](?!\d)"
-                   r"|(?<=[^\W\d_])-(?=[^\W\d_])|(?<![\d)\]}!])!+")
+_DROP = re.compile(r"[;!?\"'\u201c\u201d\u2018\u2019()\[\]{}$\\`_#~|]|(?<!\d)[.,:]|[.,:](?!\d)"
+                   r"|(?<=[^\W\d_])-(?=[^\W\d_])")
+_FACTORIAL_BANG = re.compile(r"(?<=[\d)\]}])!+")  # kept through _DROP as a placeholder
+_BANG = "\ue000"
 _OPS = re.compile(r"\s*([+\-*/^=<>×÷±])\s*")
 _ARTICLES = frozenset(("a", "an", "the"))
 _HYPHENATED = re.compile(r"\b(" + "|".join(_TENS) + r")-(" + "|".join(list(_SMALL)[1:10]) + r")\b")
@@ -332,7 +331,12 @@ def norm_text(s: str) -> str:
         s = re.sub(r"\\([a-z]+)", r" \1 ", s)
     if "-" in s:
         s = _HYPHENATED.sub(lambda m: str(_TENS[m.group(1)] + _SMALL[m.group(2)]), s)
+    bangs = "!" in s
+    if bangs:
+        s = _FACTORIAL_BANG.sub(lambda m: _BANG * len(m.group()), s)
     s = _OPS.sub(r"\1", _DROP.sub(" ", s))
+    if bangs:
+        s = s.replace(_BANG, "!")
     out = []
     for tok in s.split():
         if tok in _ARTICLES:

@@ -29,7 +29,7 @@ from functools import lru_cache
 
 GRACE_S = 2.0
 _POLL_S = 0.25
-MAX_INTEGER_BITS = 1000  # an integer closed form ("2^{60}") is returned exactly below 2**1000 (a float's range)
+MAX_INTEGER_BITS = 1000  # integer closed forms ("2^{60}") are returned exactly below 2**1000 (in float range)
 
 
 @lru_cache(maxsize=4096)

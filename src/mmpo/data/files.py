@@ -31,19 +31,21 @@ def parse_json(text: str, *, path=None, line: int | None = None) -> Any:
     Raises InputError naming `path` and the line for malformed JSON, nesting deeper than
     MAX_JSON_DEPTH, and numbers Python cannot convert (integers over its 4300-digit limit).
     """
+    too_deep = f"JSON nested too deeply (over {MAX_JSON_DEPTH} levels)"
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         if line is not None:
             raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=line) from None
-        raise InputError(f"malformed JSON ({exc.msg} at line {exc.lineno})", path=path, line=exc.lineno) from None
+        raise InputError(f"malformed JSON ({exc.msg} at line {exc.lineno})", path=path,
+                         line=exc.lineno) from None
     except RecursionError:
-        raise InputError(f"JSON nested too deeply (over {MAX_JSON_DEPTH} levels)", path=path, line=line) from None
+        raise InputError(too_deep, path=path, line=line) from None
     except ValueError as exc:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
         raise InputError(f"unparsable JSON ({exc})", path=path, line=line) from None
     # Only a text with that many brackets can be that deep: most lines skip the walk.
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _deeper_than(obj, MAX_JSON_DEPTH):
-        raise InputError(f"JSON nested too deeply (over {MAX_JSON_DEPTH} levels)", path=path, line=line)
+        raise InputError(too_deep, path=path, line=line)
     return obj
 
 

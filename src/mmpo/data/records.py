@@ -84,7 +84,8 @@ def check_choice_count(choices: list | tuple, where: dict | None = None) -> None
                          **(where or {}), field="choices")
 
 
-def choice_of_index(answer: int, choices: list[str] | tuple[str, ...], where: dict | None = None) -> tuple[str, int | None]:
+def choice_of_index(answer: int, choices: list[str] | tuple[str, ...],
+                    where: dict | None = None) -> tuple[str, int | None]:
     """An integer answer of a multiple-choice record: (the choice's text, its index, or None when the
     integer is a choice's text rather than an index).
 
