@@ -4,6 +4,8 @@ Each group covers one rule of `mmpo.answers`; cases marked "naive" are where a s
 last number, substring, float(), a letter search, math-verify on plain words) gets the verdict wrong.
 """
 
+import math
+
 import pytest
 
 from mmpo.answers import check_answer, extract_answer
@@ -38,6 +40,10 @@ YN = MC("Yes", ["Yes", "No"])  # pid 8
 CLOCK = MC("quarter", ["half", "quarter", "o'clock", "quarter to", "quarter past"])  # pid 7
 LETTERS = MC("E", ["A", "B", "C", "D", "E"])  # pid 10
 SURDS = MC(r"\frac{\sqrt{3}}{2}", [r"\frac{\sqrt{3}}{2}", r"\frac{1}{2}", r"\sqrt{2}"])
+MANY = MC("c27", [f"c{i}" for i in range(30)])  # 30 choices: A..Z, then AA (c26), AB (c27), AC, AD
+DUP = MC("2", ["2", "3", "2"])  # a duplicated choice: A and C are the same answer
+SQA = {"answer": 1, "choices": ["whale", "shark", "tuna"], "question_type": "multi_choice"}  # ScienceQA: index 1
+BIG = "9007199254740993"  # 2**53 + 1: the float nearest is 2**53
 LEN = {"lenient": True}
 MV = {"scoring": "mathvista"}
 
@@ -71,7 +77,10 @@ CASES = [
     ("答案：7", I("7"), "7", C),
     ("最终答案: 7", I("7"), "7", C),
     ("Final answer: 7.", I("7"), "7", C),
-    ("Final answer: 7!", I("7"), "7", C),
+    ("Final answer: 7!", I("7"), "7!", W),  # '!' after a digit is a factorial: 7! is 5040
+    ("Final answer: 7!", I("5040"), "7!", C),
+    ("Final answer: Yes!", T("Yes"), "Yes", C),  # after a word it is punctuation
+    ("Final answer: wow", MC("Wow!!", ["Wow!!", "Oh no"]), "wow", C),
     ("Final answer:\n7", I("7"), "7", C),
     ("Final answer:\n$$\n7\n$$", I("7"), "7", C),
     ("Reasoning...\n\n### Final Answer\n\n7", I("7"), "7", C),
@@ -359,6 +368,97 @@ CASES = [
     ("Final answer: E", LETTERS, "E", C, MV),
     ("Final answer: quarter past eight", CLOCK, "quarter past eight", W, MV),
     ("Final answer: 8/11", MC("B", ["5/11", "8/11", "3/11"]), "8/11", C, MV),
+    # ---- factorials: '!' after a digit is a factorial, in the gold and in responses (n <= 99 evaluated)
+    ("Final answer: 6", T("3!"), "6", C),
+    ("Final answer: 3", T("3!"), "3", W),  # naive: normalisation drops the '!'
+    ("Final answer: 3!", T("3!"), "3!", C),
+    ("Final answer: 6", I("3!"), "6", C),
+    ("Final answer: 3", I("3!"), "3", W),
+    (r"\boxed{3!}", I("6"), "3!", C),
+    (r"\boxed{3!}", I("3"), "3!", W),  # naive: trailing punctuation stripped
+    ("Final answer: 0!", I("1"), "0!", C),
+    ("Final answer: 5! = 120", I("120"), "5! = 120", C),
+    ("Final answer: 5! ways", I("120"), "5! ways", C),
+    ("Final answer: 99!", I(str(math.factorial(99))), "99!", C),  # exact, 156 digits
+    ("Final answer: 99!", I(str(math.factorial(99) + 1)), "99!", W),
+    ("Final answer: 150!", T("150!"), "150!", C),  # past the cap: text, never computed
+    ("Final answer: 150", T("150!"), "150", W),
+    ("Final answer: 150!", I("150"), "150!", W),
+    ("Final answer: 100000!", I("5"), "100000!", W),
+    ("Final answer: 6", MC("3!", ["3!", "4!", "5!"]), "6", C),
+    ("Final answer: (A) 6", MC("3!", ["3!", "4!", "5!"]), "(A) 6", C),
+    ("Final answer: 3", MC("3!", ["3!", "4!", "5!"]), "3", W),
+    ("Final answer: [3!, 4!]", L("[6, 24]"), "[3!, 4!]", C),
+    ("Final answer: 3!", I("6"), "3!", C, MV),
+    ("Final answer: 3!", T("3!"), "3!", C, MV),
+    ("Final answer: 6", T("3!"), "6", W, MV),  # official: free-form text compared exactly
+    ("Final answer: 3", T("3!"), "3", W, MV),
+    # ---- integers exactly, at any size (floats lose them past 2**53)
+    (f"Final answer: {BIG}", I(BIG), BIG, C),
+    ("Final answer: 9007199254740992", I(BIG), "9007199254740992", W),  # naive: float() equal
+    ("Final answer: 9,007,199,254,740,993", I(BIG), "9,007,199,254,740,993", C),
+    (f"Final answer: {BIG}", I(int(BIG)), BIG, C),  # a JSON integer answer
+    ("Final answer: 9007199254740992", I(int(BIG)), "9007199254740992", W),
+    ("Final answer: 123456789012345678901234567890", I("123456789012345678901234567891"),
+     "123456789012345678901234567890", W),
+    ("Final answer: 1e20", I("100000000000000000000"), "1e20", C),
+    ("Final answer: 1e20", I("100000000000000000001"), "1e20", W),
+    ("Final answer: 1e3", I("1000"), "1e3", C),
+    ("Final answer: 2^{60}", I("1152921504606846976"), "2^{60}", C),  # math-verify, an exact integer
+    ("Final answer: 2^{60}", I("1152921504606846977"), "2^{60}", W),
+    (f"Final answer: {BIG}", FL(BIG), BIG, C),
+    ("Final answer: 9007199254740992", FL(BIG), "9007199254740992", W),  # integers, even in a float record
+    ("Final answer: 12345678901234567.46", FL("12345678901234567.5", 1), "12345678901234567.46", C),
+    ("Final answer: 12345678901234567.44", FL("12345678901234567.5", 1), "12345678901234567.44", W),
+    ("Final answer: 9,007,199,254,740,993", MC(BIG, ["9007199254740992", BIG]), "9,007,199,254,740,993", C),
+    (f"Final answer: [{BIG}, 1]", L(f"[{BIG}, 1]"), f"[{BIG}, 1]", C),
+    ("Final answer: [9007199254740992, 1]", L(f"[{BIG}, 1]"), "[9007199254740992, 1]", W),
+    (f"Final answer: {BIG}", I(BIG), BIG, C, MV),  # mmpo: a plain integer is compared exactly
+    ("Final answer: 9007199254740992", I(BIG), "9007199254740992", W, MV),
+    ("Final answer: 1e3", I("1000"), "1e3", C, MV),
+    # ---- more than 26 choices: A..Z, then AA, AB, ... (as prompts label them)
+    ("Final answer: AB", MANY, "AB", C),
+    ("Final answer: (AB)", MANY, "(AB)", C),
+    ("Final answer: (AB) c27", MANY, "(AB) c27", C),
+    ("Final answer: AA", MANY, "AA", W),
+    ("Final answer: (AB) c26", MANY, "(AB) c26", W),  # the label contradicts its text
+    ("Final answer: c27", MANY, "c27", C),
+    ("Final answer: B", MANY, "B", W),
+    ("Final answer: ab", MANY, "ab", W),  # two-letter labels are capitals
+    ("Final answer: c27", MC("AB", [f"c{i}" for i in range(30)]), "c27", C),  # gold given as its label
+    ("Final answer: AB", MC("AB", ["AB", "BC", "CA"]), "AB", C),  # up to 26 choices "AB" is only text
+    ("Final answer: AB", MC("BC", ["AB", "BC", "CA"]), "AB", W),
+    ("Final answer: (AB)", MANY, "(AB)", C, MV),
+    ("Final answer: AB", MANY, "AB", C, MV),
+    ("Final answer: c27", MANY, "c27", C, MV),
+    ("Final answer: (AA)", MANY, "(AA)", W, MV),
+    # ---- duplicate choices: a letter whose text is the gold text is right, and so is the text
+    ("Final answer: A", DUP, "A", C),
+    ("Final answer: C", DUP, "C", C),  # naive: only the first "2" is the answer
+    ("Final answer: B", DUP, "B", W),
+    ("Final answer: 2", DUP, "2", C),  # naive: "names several choices"
+    ("Final answer: (C) 2", DUP, "(C) 2", C),
+    ("Final answer: (B) 2", DUP, "(B) 2", W),
+    ("Final answer: 2.0", DUP, "2.0", C),
+    ("Final answer: A", MC("C", ["2", "3", "2"]), "A", C),  # gold given as a letter: its text counts
+    ("Final answer: C", MC("Yes", ["Yes", "No", "yes."]), "C", C),  # the same normalised text
+    ("Final answer: B", MC("1/2", ["1/2", "0.5", "3"]), "B", W),  # equal values, different texts: distinct
+    ("Final answer: C", DUP, "C", C, MV),
+    ("Final answer: 2", DUP, "2", C, MV),
+    ("Final answer: B", DUP, "B", W, MV),
+    # ---- an integer answer with choices is a 0-based index (ScienceQA), when that is unambiguous
+    ("Final answer: B", SQA, "B", C),
+    ("Final answer: shark", SQA, "shark", C),
+    ("Final answer: A", SQA, "A", W),  # naive: "1" compared as text
+    ("Final answer: whale", SQA, "whale", W),
+    ("Final answer: A", {**SQA, "answer": 0}, "A", C),
+    ("Final answer: C", {"answer": 2, "choices": ["a", "b", "c"]}, "C", C),  # question_type inferred
+    ("Final answer: 3", MC(3, ["2", "3", "4"]), "3", C),  # 3 is no index of 3 choices: the text "3"
+    ("Final answer: B", MC(3, ["2", "3", "4"]), "B", C),
+    ("Final answer: B", MC(1, ["0", "1", "2"]), "B", C),  # index 1 is the text "1": no ambiguity
+    ("Final answer: B", SQA, "B", C, MV),
+    ("Final answer: A", SQA, "A", W, MV),
+    ("Final answer: shark", SQA, "shark", C, MV),
     # ---- safety: every input gets a verdict
     ("Final answer: 9^9^9^9^9", I("5"), "9^9^9^9^9", W),
     (r"\boxed{9^{9^{9^{9}}}}", T("5"), "9^{9^{9^{9}}}", W),
@@ -387,3 +487,26 @@ def test_case(case):
     assert (v.extracted, v.verdict) == (extracted, verdict), v.reason
     lenient = opts.get("lenient", opts.get("scoring") == "mathvista")
     assert extract_answer(response, lenient=lenient) == extracted
+
+
+@pytest.mark.parametrize("record, message", [
+    ({"answer": 1, "choices": ["1", "2", "3"], "question_type": "multi_choice"},
+     "1 is both a choice's text and the index of choice '2'"),
+    ({"answer": 5, "choices": ["a", "b", "c"], "question_type": "multi_choice"}, "index 5 is out of range for 3"),
+    ({"answer": -1, "choices": ["a", "b", "c"]}, "index -1 is out of range"),
+    ({"answer": "c1", "choices": [f"c{i}" for i in range(703)]}, "703 choices; at most 702"),
+])
+def test_records_refused_rather_than_misjudged(record, message):
+    from mmpo.errors import InputError
+
+    for scoring in ("default", "mathvista"):
+        with pytest.raises(InputError, match=message) as err:
+            check_answer("Final answer: B", record, scoring=scoring)
+        assert err.value.field in ("answer", "choices")
+
+
+def test_702_choices_have_labels_up_to_zz():
+    choices = [f"c{i}" for i in range(702)]
+    assert check_answer("Final answer: ZZ", MC("c701", choices)).verdict == C
+    assert check_answer("Final answer: (BA)", MC("c52", choices)).verdict == C  # 26 + 26: B, then A
+    assert check_answer("Final answer: AZ", MC("c52", choices)).verdict == W  # AZ is c51

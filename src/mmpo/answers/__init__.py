@@ -13,7 +13,8 @@ responses into rejected answers).
 
 Extraction (`mmpo.answers.extract`): strict by default: the last brace-balanced \\boxed{...}; else the
 last "Final answer:" / "Answer:" / "答案:" line; else "the answer is X". Lenient mode adds a bare short
-response, an option letter, the last number.
+response, an option letter, the last number. A '!' right after a digit or a closing bracket is a
+factorial and stays ("Final answer: 3!" is 3!, i.e. 6); after a word it is punctuation ("Yes!").
 
 Comparison in the default mode, driven by the record's `question_type`, `answer_type`, `choices`,
 `precision`, `unit`:
@@ -22,9 +23,17 @@ Comparison in the default mode, driven by the record's `question_type`, `answer_
   wrong); a number equal to exactly one choice ("0.5" for "1/2", "145" for "145°"); a response that
   starts with one choice's text and names no other ("Yes, because ..."); a LaTeX expression that
   math-verify finds equal to exactly one choice. Anything else is incorrect, never the nearest choice.
+  Past 26 choices the labels go on AA, AB, ..., ZZ (capitals; as `mmpo.data.prompts` writes them;
+  more than 702 choices is an InputError). Choices with the same normalised text are one answer:
+  with choices ["2", "3", "2"] and answer "2", "A", "C" and "2" are all correct. An integer answer
+  (ScienceQA's raw shape) is a 0-based index into the choices, as the record readers read it; an
+  integer that is one choice's text and another's index, or out of range and no choice's text, is
+  an InputError (`mmpo.data.records.choice_of_index`), never a guess.
 - integer / float: one number, read with units, thousands separators ("1,000", not "1,00"), percent,
   Unicode minus, currency, LaTeX (\\frac, \\times 10^{n}, ^\\circ) and number words; "5 apples" is 5, but
-  "5 m" is not 5 cm, and "12 or 13" is not a number. Integers must be equal; floats are compared
+  "5 m" is not 5 cm, and "12 or 13" is not a number; n! is a factorial ("3!" is 6, not 3; evaluated
+  for n <= 99, a larger one is compared as text, never computed). Integers must be equal, exactly at
+  any size (9007199254740993 is not 9007199254740992; "1e3" and "1,000" are 1000); floats are compared
   after rounding half-up to `precision` decimals (the gold's own decimals when absent); `rel_tol`
   optionally accepts a relative error. "50%" also matches 0.5. Closed forms ("\\sqrt{2}", "2\\pi") are
   evaluated through math-verify.
@@ -37,7 +46,9 @@ The `mathvista` mode (`mmpo.answers.mathvista`) reproduces the official MathVist
 from the default mode on purpose:
 - an unmatched multiple-choice answer goes to the nearest choice by edit distance (the default calls
   it incorrect: a nearest-choice guess credits answers that name no choice);
-- integers are `str(int(float(x)))`, so "12.7" scores as 12 (default: incorrect);
+- integers are `str(int(float(x)))`, so "12.7" scores as 12 (default: incorrect); a plain integer
+  string is `str(int(x))` (the same below 2**53; above it the official float loses digits, so that no
+  answer could match);
 - floats are Python's `round(x, precision)` compared as strings with the gold, so "1.25" with
   precision 1 is 1.2 (banker's rounding on the binary value) and a gold "1.20" never matches (default:
   half-up rounding of both values);
@@ -46,8 +57,9 @@ from the default mode on purpose:
 - extraction is lenient (the official one asks GPT-4 for the answer); a response with no answer is a
   format failure, where the official script would map the empty extraction to the shortest choice;
 - a `precision` stored as a float (2.0, as in the Hugging Face copy) is used as the integer it is
-  (the official code would fail and score the answer wrong), and a single-letter gold answer that is
-  not itself a choice stands for its choice (never the case in MathVista's own data).
+  (the official code would fail and score the answer wrong), a single-letter gold answer that is
+  not itself a choice stands for its choice, and past 26 choices the labels are AA, AB, ... (never
+  the case in MathVista's own data).
 Use it to report numbers comparable to the MathVista leaderboard; use the default mode for labels.
 
 Safety: no eval/exec/sympify of model text (math-verify is used with LaTeX parsing only); every check

@@ -42,6 +42,12 @@ def check_answer(response: str | None, record: Mapping[str, Any], *, scoring: st
                  lenient: bool | None = None, rel_tol: float | None = None) -> Verdict:
     """Extract the answer from `response` and judge it against `record` (MathVista fields).
 
+    `record` may be a plain dict: an integer `answer` of a multiple-choice record (question_type
+    multi_choice, the default with choices; ScienceQA's raw shape) is read as a 0-based index into
+    the choices, as `mmpo.data.records` reads files; an integer that is one choice's text and
+    another's index, or an index out of range that is no choice's text, raises InputError (field
+    'answer'), as do more than 702 choices (field 'choices').
+
     `scoring`: "default" (mmpo's careful rules) or "mathvista" (the official MathVista rules).
     `lenient`: use the lenient extraction rules; default False for "default", True for "mathvista".
     `rel_tol`: also accept numbers within this relative tolerance of the answer.

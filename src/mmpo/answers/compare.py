@@ -4,8 +4,9 @@
     ok, normalized, reason = compare("1/2", gold, deadline=time.monotonic() + 2.0)
 
 Multiple choice by letter, option text or value; numbers at the record's precision (units
-checked, not ignored); lists element by element; text normalised; symbolic forms through
-`mmpo.answers.symbolic` within the deadline. `check_answer` (`mmpo.answers.check`) is the entry.
+checked, not ignored; integers exactly at any size; factorials as their value); lists element by
+element; text normalised; symbolic forms through `mmpo.answers.symbolic` within the deadline.
+`check_answer` (`mmpo.answers.check`) is the entry.
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from mmpo.answers.extract import REVISION_WORDS, clean
 from mmpo.answers.normalize import (
+    EXACT_BELOW,
     ParsedNumber,
     decimals_of,
+    exact_value,
     format_number,
+    format_parsed,
     norm_text,
     parse_number,
     round_half_up,
@@ -30,7 +36,15 @@ from mmpo.answers.normalize import (
     unwrap,
 )
 from mmpo.answers.symbolic import looks_symbolic, symbolic_equal, symbolic_value
-from mmpo.data.records import ANSWER_TYPES, QUESTION_TYPES
+from mmpo.data.records import (
+    ANSWER_TYPES,
+    MAX_CHOICES,
+    QUESTION_TYPES,
+    check_choice_count,
+    choice_of_index,
+    label_index,
+    option_label,
+)
 from mmpo.errors import InputError
 
 
@@ -57,11 +71,17 @@ def gold_from_record(record: Mapping[str, Any]) -> Gold:
     if not isinstance(choices, (list, tuple)):
         raise InputError(f"must be a list, got {type(choices).__name__}", field="choices")
     choices = tuple(map(str, choices))
+    if len(choices) > MAX_CHOICES:
+        check_choice_count(choices)
     qt = record.get("question_type") or ("multi_choice" if choices else "free_form")
     if qt not in QUESTION_TYPES:
         raise InputError(f"must be one of {', '.join(QUESTION_TYPES)}, got {qt!r}", field="question_type")
     if qt == "multi_choice" and not choices:
         raise InputError("a multi_choice record needs choices", field="choices")
+    if qt == "multi_choice" and isinstance(answer, int):
+        # ScienceQA's shape: a 0-based index (the record readers map it the same way); an integer that is
+        # one choice's text and another's index is refused, as is an index past the end.
+        answer, _ = choice_of_index(answer, choices)
     at = record.get("answer_type") or _infer_answer_type(answer, qt)
     if at not in ANSWER_TYPES:
         raise InputError(f"must be one of {', '.join(ANSWER_TYPES)}, got {at!r}", field="answer_type")
@@ -113,7 +133,9 @@ def compare(pred: str, gold: Gold, deadline: float, rel_tol: float | None = None
             p, how = choice_index(pred, gold.choices, deadline)
             if p is None:
                 return False, None, how
-            return p == g, f"({chr(65 + p)}) {gold.choices[p]}", how
+            # Duplicate choices (the same normalised text) are one answer: any of their letters is right.
+            ok = p == g or choice_groups(gold.choices)[p] == choice_groups(gold.choices)[g]
+            return ok, f"({option_label(p)}) {gold.choices[p]}", how
         # The answer is not one of the choices (a data quirk): judge it as a free-form answer.
     if gold.answer_type in ("integer", "float"):
         return _compare_number(pred, gold, deadline, rel_tol)
@@ -124,33 +146,56 @@ def compare(pred: str, gold: Gold, deadline: float, rel_tol: float | None = None
 
 # ------------------------------------------------------------------ multiple choice
 
-_LETTER_FORM = re.compile(
-    r"^(?:(?:option|choice|answer)\s*:?\s*)?"
-    r"(?:\((?P<a>[A-Za-z])\)|\[(?P<b>[A-Za-z])\]|(?P<c>[A-Za-z])(?P<sep>[.):,]|(?=\s)|$))"
-    r"\s*(?P<rest>.*)$", re.S | re.I)
+def _letter_form(label: str) -> re.Pattern:
+    return re.compile(
+        r"^(?:(?:option|choice|answer)\s*:?\s*)?"
+        rf"(?:\((?P<a>{label})\)|\[(?P<b>{label})\]|(?P<c>{label})(?P<sep>[.):,]|(?=\s)|$))"
+        r"\s*(?P<rest>.*)$", re.S | re.I)
+
+
+_LETTER_FORM = _letter_form("[A-Za-z]")
+# Past 26 choices the labels go on AA, AB, ... (`mmpo.data.records.option_label`), in capitals.
+_LABEL_FORM = _letter_form("(?-i:[A-Z]{2})|[A-Za-z]")
 _AFFIRM = re.compile(r"^(?:is\s+)?(?:the\s+)?(?:correct|right)(?:\s+(?:answer|option|choice))?$", re.I)
 _OTHER_LETTER = re.compile(r"\(([A-Z])\)")
+_OTHER_LABEL = re.compile(r"\(([A-Z]{1,2})\)")
+
+
+@lru_cache(maxsize=4096)
+def choice_groups(choices: tuple[str, ...]) -> tuple[int, ...]:
+    """For each choice, the first choice with the same normalised text: duplicates are one answer."""
+    first: dict[str, int] = {}
+    return tuple(first.setdefault(n, i) if (n := norm_text(c)) else i for i, c in enumerate(choices))
+
+
+def _one_group(hits: list[int], choices: tuple[str, ...]) -> bool:
+    group = choice_groups(choices)
+    return len({group[i] for i in hits}) == 1
 
 
 def choice_index(pred: str, choices: tuple[str, ...], deadline: float | None, *,
                  is_gold: bool = False) -> tuple[int | None, str]:
-    """Which choice `pred` names: (index, rule) or (None, why not)."""
+    """Which choice `pred` names: (index, rule) or (None, why not). Choices with the same normalised
+    text count as one (`choice_groups`): naming their text gives the first of them."""
     if is_gold and pred in choices:
         return choices.index(pred), "choice text"
     s = unwrap(clean(pred) or pred)
     norms = [norm_text(c) for c in choices]
     ns = norm_text(s)
     hits = [i for i, c in enumerate(norms) if c and c == ns]
-    if len(hits) == 1:
+    if hits:  # several only for duplicate choices, which are one answer
         return hits[0], "choice text"
-    if len(hits) > 1:
-        return None, "names several choices"
-    m = _LETTER_FORM.match(s)
+    long = len(choices) > 26
+    m = (_LABEL_FORM if long else _LETTER_FORM).match(s)
     if m:
         letter = m.group("a") or m.group("b") or m.group("c")
-        idx = ord(letter.upper()) - 65
+        if len(letter) == 1:
+            idx = ord(letter.upper()) - 65
+            idx = idx if idx < len(choices) else None
+        else:
+            idx = label_index(letter, len(choices))
         rest = m.group("rest").strip()
-        if 0 <= idx < len(choices) and (letter.isupper() or len(s) <= 3):
+        if idx is not None and (letter.isupper() or len(s) <= 3):
             if not rest:
                 return idx, "option letter"
             nr = norm_text(rest)
@@ -159,7 +204,7 @@ def choice_index(pred: str, choices: tuple[str, ...], deadline: float | None, *,
             if m.group("c") is None or m.group("sep"):  # "(B) ...", "B. ...": a letter, then more words
                 if any(nr == c for c in norms) or _same_number_any(rest, choices):
                     return None, "option letter contradicts its text"
-                other = _OTHER_LETTER.findall(rest)
+                other = (_OTHER_LABEL if long else _OTHER_LETTER).findall(rest)
                 if REVISION_WORDS.search(rest) or any(o != letter.upper() for o in other):
                     return None, "names more than one option"
                 return idx, "option letter"
@@ -168,9 +213,9 @@ def choice_index(pred: str, choices: tuple[str, ...], deadline: float | None, *,
     pn = parse_number(s)
     if pn is not None:
         hits = [i for i, c in enumerate(choices) if _same_number(s, c)]
-        if len(hits) == 1:
+        if hits and _one_group(hits, choices):
             return hits[0], "number"
-        if len(hits) > 1:
+        if hits:
             return None, "number matches several choices"
     prefix = _prefix_choice(ns, norms)
     if prefix is not None:
@@ -180,7 +225,7 @@ def choice_index(pred: str, choices: tuple[str, ...], deadline: float | None, *,
     needs_sympy = pn is None or any(parse_number(c) is None for c in choices)
     if deadline is not None and needs_sympy and looks_symbolic(bare):
         hits = [i for i, c in enumerate(choices) if symbolic_equal(strip_delimiters(c), bare, deadline)]
-        if len(hits) == 1:
+        if hits and _one_group(hits, choices):
             return hits[0], "symbolic"
     return None, "matches no choice"
 
@@ -189,7 +234,10 @@ def _same_number(a: str, b: str) -> bool:
     pa, pb = parse_number(a), parse_number(b)
     if pa is None or pb is None or unit_conflict(pa.unit, pb.unit or None):
         return False
-    return any(math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12) for x in _values(pa) for y in _values(pb))
+    if pa.exact is None and pb.exact is None:  # the fast path: floats that are the numbers written
+        return any(math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12) for x in _values(pa) for y in _values(pb))
+    return any(_exact_match(x, y, kind="float", precision=None, gold_text="")
+               for x in _exact_values(pa) for y in _exact_values(pb))
 
 
 def _same_number_any(a: str, choices: tuple[str, ...]) -> bool:
@@ -202,10 +250,10 @@ def _prefix_choice(ns: str, norms: list[str]) -> int | None:
     if not found:
         return None
     best = max(found, key=lambda i: len(norms[i]))
-    if sum(len(norms[i]) == len(norms[best]) for i in found) > 1:
+    if len({norms[i] for i in found if len(norms[i]) == len(norms[best])}) > 1:
         return None
     rest = f" {ns[len(norms[best]):]} "
-    if any(c and i != best and f" {c} " in rest for i, c in enumerate(norms)):
+    if any(c and c != norms[best] and f" {c} " in rest for c in norms):
         return None
     return best
 
@@ -214,6 +262,13 @@ def _prefix_choice(ns: str, norms: list[str]) -> int | None:
 
 def _values(p: ParsedNumber) -> tuple[float, ...]:
     return (p.value, p.value / 100) if p.percent else (p.value,)
+
+
+def _exact_values(p: ParsedNumber) -> tuple[Fraction, ...]:
+    x = exact_value(p)
+    if x is None:
+        return ()
+    return (x, x / 100) if p.percent else (x,)
 
 
 def numbers_match(v: float, g: float, *, kind: str, precision: int | None, gold_text: str,
@@ -231,11 +286,44 @@ def numbers_match(v: float, g: float, *, kind: str, precision: int | None, gold_
     return rv is not None and rv == rg
 
 
+def parsed_match(p: ParsedNumber, g: ParsedNumber, *, kind: str, precision: int | None, gold_text: str,
+                 rel_tol: float | None = None) -> bool:
+    """`numbers_match` for parsed numbers (percent read both ways); exact where a float is not."""
+    if p.exact is None and g.exact is None:  # the fast path: both floats are the numbers written
+        return any(numbers_match(v, gv, kind=kind, precision=precision, gold_text=gold_text, rel_tol=rel_tol)
+                   for v in _values(p) for gv in _values(g))
+    return any(_exact_match(v, gv, kind=kind, precision=precision, gold_text=gold_text, rel_tol=rel_tol)
+               for v in _exact_values(p) for gv in _exact_values(g))
+
+
+def _exact_match(v: Fraction, g: Fraction, *, kind: str, precision: int | None, gold_text: str,
+                 rel_tol: float | None = None) -> bool:
+    """The rules of `numbers_match` on exact values: integers are equal or not (at any size), roundings
+    are decimal; only a float answer without decimals keeps its relative closeness."""
+    if rel_tol and abs(v - g) <= Fraction(repr(rel_tol)) * abs(g):
+        return True
+    if kind == "integer" or (v.denominator == 1 and g.denominator == 1):
+        return v == g
+    digits = precision if precision is not None else decimals_of(gold_text)
+    if precision is None and digits == 0:
+        return abs(v - g) <= max(Fraction(1, 10**9) * max(abs(v), abs(g)), Fraction(1, 10**12))
+    return _round_half_up(v, digits) == _round_half_up(g, digits)
+
+
+def _round_half_up(x: Fraction, digits: int) -> int:
+    """x rounded half away from zero at `digits` decimals, as an integer count of 10**-digits."""
+    scaled = abs(x) * 10**digits
+    n = math.floor(scaled + Fraction(1, 2))
+    return n if x >= 0 else -n
+
+
 def _number_of(text: str, deadline: float | None) -> ParsedNumber | None:
     p = parse_number(text)
     if p is None and deadline is not None:
         v = symbolic_value(strip_delimiters(text), deadline)
-        if v is not None:
+        if isinstance(v, int):  # an integer closed form ("2^{60}"), exact
+            p = ParsedNumber(float(v), False, "", None if abs(v) < EXACT_BELOW else Fraction(v))
+        elif v is not None:
             p = ParsedNumber(v, False, "")
     return p
 
@@ -247,11 +335,15 @@ def _compare_number(pred: str, gold: Gold, deadline: float, rel_tol: float | Non
     p = _number_of(pred, deadline)
     if p is None:
         return False, None, "not a number"
-    shown = format_number(p.value) + ("%" if p.percent else "")
+    shown = (format_number(p.value) if p.exact is None else format_parsed(p)) + ("%" if p.percent else "")
     if unit_conflict(p.unit, gold.unit or g.unit or None):
         return False, f"{shown} {p.unit}", "unit differs"
-    ok = any(numbers_match(v, gv, kind=gold.answer_type, precision=gold.precision, gold_text=gold.answer,
-                           rel_tol=rel_tol) for v in _values(p) for gv in _values(g))
+    if p.exact is None and g.exact is None:  # the fast path (parsed_match's first branch, inlined)
+        ok = any(numbers_match(v, gv, kind=gold.answer_type, precision=gold.precision, gold_text=gold.answer,
+                               rel_tol=rel_tol) for v in _values(p) for gv in _values(g))
+    else:
+        ok = parsed_match(p, g, kind=gold.answer_type, precision=gold.precision, gold_text=gold.answer,
+                          rel_tol=rel_tol)
     return ok, shown, "number"
 
 
@@ -270,8 +362,8 @@ def _compare_list(pred: str, gold: Gold, rel_tol: float | None):
     for p, g in zip(items, gold_items):
         pn, gn = parse_number(p), parse_number(g)
         if pn is not None and gn is not None:
-            if not numbers_match(pn.value, gn.value, kind="float", precision=gold.precision, gold_text=g,
-                                 rel_tol=rel_tol):
+            if not parsed_match(pn._replace(percent=False), gn._replace(percent=False), kind="float",
+                                precision=gold.precision, gold_text=g, rel_tol=rel_tol):
                 return False, shown, "element differs"
         elif norm_text(p) != norm_text(g):
             return False, shown, "element differs"

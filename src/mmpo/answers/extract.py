@@ -8,7 +8,8 @@ Strict rules, in order (the first that finds an answer wins):
 3. the last "the answer is X" / "the correct option is X" / "答案是 X".
 From a label (rules 2 and 3) only the first sentence is kept when what follows adds nothing
 ("Final answer: 12. This is the total."); when it revises the answer ("3. Wait, actually 4") or names
-another number, the whole line is kept, so that the check fails rather than guessing.
+another number, the whole line is kept, so that the check fails rather than guessing. Trailing
+punctuation goes, but '!' right after a digit or a closing bracket is a factorial and stays ("3!").
 
 Lenient extras (for scoring benchmarks, where direct answers have no label), tried after the strict
 rules: a bare short response ("12", "(B) 8/11", "Yes"), an option letter opening the response or
@@ -34,7 +35,8 @@ _HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]*(?:\*\*)?final[ \t]+answer(?:\*\*)?[ 
 _IS = re.compile(
     r"(?:(?<![^\W\d_])(?:answer|option|choice)[ \t]+(?:is|would[ \t]+be|should[ \t]+be)(?![\w])"
     r"(?:[ \t]*+[:：])?|答案[是为])[ \t]*+", re.I)
-_SENTENCE_END = re.compile(r"[.!?。！？](?=\s)")
+# '!' after a digit or a closing bracket is a factorial ("5! ways"), not the end of a sentence.
+_SENTENCE_END = re.compile(r"(?:[.?。！？]|(?<![\d)\]}!])!+)(?=\s)")
 REVISION_WORDS = re.compile(r"\b(?:wait|actually|correction|sorry|hmm+|i mean|oops)\b", re.I)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _ANSWER_PREFIX = re.compile(
@@ -42,6 +44,7 @@ _ANSWER_PREFIX = re.compile(
     r"(?:answer|option|choice)[ \t]+(?:is|would[ \t]+be)(?:[ \t]*+[:：])?[ \t]*+", re.I)
 _DELIMITER_LINES = frozenset(("$$", "\\[", "\\]", "```", "**"))
 _TRAILING = ".,;:!?。，；：！？ \t\n"
+_FACTORIAL_BASE = frozenset("0123456789)]}")
 _FILLER = re.compile(r"^(?:it|this|that|there|they)(?:'s|[ \t]+(?:is|are|was|were))[ \t]+", re.I)
 _LONE_LETTER = re.compile(r"^[ \t]*\(?([A-Z])\)?[.:)]?[ \t]*$", re.M)
 _LEADING_LETTER = re.compile(r"^\s*(?:\(([A-Z])\)|([A-Z])[.:)])(?=\s|$)")
@@ -67,13 +70,25 @@ def extract_answer(response: str | None, *, lenient: bool = False) -> str | None
 def clean(s: str) -> str | None:
     """Markdown bold, surrounding quotes and trailing punctuation off; None when nothing is left."""
     s = s.replace("**", "").replace("__", "").strip().strip("`").strip()
-    s = s.rstrip(_TRAILING)
+    t = s.rstrip(_TRAILING)
+    s = t if len(t) == len(s) or s[len(t)] != "!" else _keep_factorial(s, t)
     if len(s) >= 2 and s[0] == s[-1] and s[0] in "\"'":
         s = s[1:-1].strip()
     elif s[:1] == "\u201c" and s[-1:] == "\u201d":
         s = s[1:-1].strip()
-    s = _ANSWER_PREFIX.sub("", s).rstrip(_TRAILING)
+    s = _ANSWER_PREFIX.sub("", s)
+    t = s.rstrip(_TRAILING)
+    s = t if len(t) == len(s) or s[len(t)] != "!" else _keep_factorial(s, t)
     return s if 0 < len(s) <= MAX_ANSWER_CHARS else None
+
+
+def _keep_factorial(s: str, stripped: str) -> str:
+    """`s` without trailing punctuation (`stripped`), but with a factorial's '!' ("3!", "(n+1)!"): after a
+    digit or a closing bracket '!' is read as mathematics, so "Final answer: 7!" is 5040, not 7."""
+    if not stripped or stripped[-1] not in _FACTORIAL_BASE:
+        return stripped
+    rest = s[len(stripped):]
+    return stripped + "!" * (len(rest) - len(rest.lstrip("!")))
 
 
 def _from_boxed(text: str) -> str | None:

@@ -7,7 +7,11 @@ and the normalisation below reproduces the official one rule for rule:
 
 - multiple choice: the first "(X)" in the extraction gives a letter; a letter in range maps to its
   choice; anything else maps to the choice nearest by Levenshtein distance (first one on ties);
-- integer: `str(int(float(x)))` (so "12.7" becomes "12"), None when that fails;
+  (mmpo: past 26 choices the labels go on AA, AB, ..., as in prompts; the official code has no labels
+  there);
+- integer: `str(int(float(x)))` (so "12.7" becomes "12"), None when that fails (mmpo: a plain integer
+  string is `str(int(x))`, the same for every integer below 2**53, and exact above it, where the
+  official float loses digits and no answer could match);
 - float: `str(round(float(x), precision))` (Python's binary round; compared as a string, so a gold
   "1.20" never matches), None when that fails;
 - list: `str(x)`; text (free form): the extraction as it is;
@@ -20,9 +24,12 @@ import re
 
 from mmpo.answers.compare import Gold, choice_index
 from mmpo.answers.extract import MAX_ANSWER_CHARS, clean
-from mmpo.answers.normalize import format_number, parse_number, split_list, strip_delimiters
+from mmpo.answers.normalize import format_parsed, parse_number, split_list, strip_delimiters
+from mmpo.data.records import label_index, option_label
 
 _PAREN_LETTER = re.compile(r"\(([a-zA-Z])\)")
+_PAREN_LABEL = re.compile(r"\(([A-Z]{2}|[a-zA-Z])\)")  # past 26 choices (AA, AB, ...)
+_INTEGER = re.compile(r"[+-]?\d+")
 
 
 def mathvista_compare(extracted: str, gold: Gold) -> tuple[bool, str | None]:
@@ -32,8 +39,9 @@ def mathvista_compare(extracted: str, gold: Gold) -> tuple[bool, str | None]:
     answer = gold.answer
     if gold.question_type == "multi_choice" and answer not in choices:
         # mmpo extension: a letter answer (non-MathVista data) stands for its choice.
-        idx = ord(answer.strip().upper()[:1] or "?") - 65
-        if len(answer.strip()) == 1 and 0 <= idx < len(choices):
+        label = answer.strip()
+        idx = label_index(label if len(label) == 2 else label.upper(), len(choices))
+        if idx is not None:
             answer = choices[idx]
     prediction = normalize_extracted_answer(value, choices, gold.question_type, gold.answer_type, gold.precision)
     return prediction == answer, prediction
@@ -44,14 +52,14 @@ def _as_extractor_would(extracted: str, gold: Gold) -> str:
     text = strip_delimiters(clean(extracted) or extracted)
     if gold.question_type == "multi_choice":
         idx, _ = choice_index(text, gold.choices, None)
-        return chr(65 + idx) if idx is not None else text
+        return option_label(idx) if idx is not None else text
     if gold.answer_type in ("integer", "float"):
         p = parse_number(text)
-        return format_number(p.value) if p is not None else text
+        return format_parsed(p) if p is not None else text
     if gold.answer_type == "list":
         items = split_list(text)
         if items:
-            return "[" + ", ".join(format_number(p.value) if (p := parse_number(i)) else i for i in items) + "]"
+            return "[" + ", ".join(format_parsed(p) if (p := parse_number(i)) else i for i in items) + "]"
     return text
 
 
@@ -59,15 +67,17 @@ def normalize_extracted_answer(extraction, choices, question_type, answer_type, 
     """The official normalisation (same rules, same order, same failure values)."""
     if question_type == "multi_choice":
         extraction = extraction.strip() if isinstance(extraction, str) else str(extraction)
-        letters = _PAREN_LETTER.findall(extraction)
+        letters = (_PAREN_LABEL if len(choices) > 26 else _PAREN_LETTER).findall(extraction)
         if letters:
             extraction = letters[0].upper()
-        options = [chr(65 + i) for i in range(len(choices))]
+        options = [option_label(i) for i in range(len(choices))]
         if extraction in options:
             return choices[options.index(extraction)]
         return nearest_choice(extraction, choices)
     if answer_type == "integer":
         try:
+            if isinstance(extraction, str) and _INTEGER.fullmatch(extraction.strip()):
+                return str(int(extraction))  # exact (the official float loses digits past 2**53)
             return str(int(float(extraction)))
         except (ValueError, TypeError, OverflowError):
             return None

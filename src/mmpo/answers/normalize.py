@@ -1,19 +1,28 @@
 """Plain-Python normalisation of answers: numbers, units, text, lists. No sympy here (the fast path).
 
 `parse_number` reads one number out of an answer as people and models write it ("1,000", "−3",
-"50%", "$\\frac{1}{2}$", "1.5 \\times 10^{3}", "12 apples", "twelve") and refuses anything else
-("12 or 13", "3,5", "5 and 6"). `norm_text` is the canonical text form used for text answers and
-choice texts. Both are cached: gold answers and choice texts repeat across the N samples of a prompt.
+"50%", "$\\frac{1}{2}$", "1.5 \\times 10^{3}", "12 apples", "twelve", "3!") and refuses anything else
+("12 or 13", "3,5", "5 and 6"). Its float is exact for what most answers are (at most 15 significant
+digits, below 2**53); past that, and for factorials, it also carries the exact value (`exact`, a
+Fraction), so that 9007199254740993 is not 9007199254740992. `norm_text` is the canonical text form
+used for text answers and choice texts. Both are cached: gold answers and choice texts repeat across
+the N samples of a prompt.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from fractions import Fraction
 from functools import lru_cache
 from typing import NamedTuple
 
 MAX_NUMBER_CHARS = 200  # longer strings are not "a number"
+# n! is evaluated for n up to this (two digits, as the symbolic filter allows); a larger factorial is
+# not a number here: it is compared as text ("150!" equals "150!" only), never computed.
+MAX_FACTORIAL = 99
+EXACT_BELOW = 2 ** 53  # integers of smaller magnitude (and decimals of <= 15 digits) are exact as floats
 
 # ------------------------------------------------------------------ LaTeX and markdown wrappers
 
@@ -146,10 +155,36 @@ class ParsedNumber(NamedTuple):
     value: float
     percent: bool  # written with a percent sign or the word "percent"
     unit: str  # the unit words after the number, normalised ('' when none)
+    # The exact value, where the float may not be: over 15 significant digits, magnitude >= 2**53, a
+    # factorial. None: `value` is exact (the decimal it was written as; compare floats).
+    exact: Fraction | None = None
 
 
 def _to_float(text: str) -> float:
     return float(text.replace(",", "").replace("\u2009", ""))
+
+
+def _to_fraction(text: str) -> Fraction:
+    return Fraction(Decimal(text.replace(",", "").replace("\u2009", "")))
+
+
+def _many_digits(*texts: str | None) -> bool:
+    """More than 15 digits in all: a float may not be the number written."""
+    return sum(c.isdigit() for t in texts if t for c in t) > 15
+
+
+def exact_value(p: ParsedNumber) -> Fraction | None:
+    """The exact value of a parsed number (None for a non-finite float)."""
+    if p.exact is not None:
+        return p.exact
+    return Fraction(repr(p.value)) if math.isfinite(p.value) else None
+
+
+def format_parsed(p: ParsedNumber) -> str:
+    """The number as shown in verdicts: an exact integer in full, else `format_number`."""
+    if p.exact is not None and p.exact.denominator == 1:
+        return str(p.exact.numerator)
+    return format_number(p.value)
 
 
 @lru_cache(maxsize=16384)
@@ -170,9 +205,21 @@ def parse_number(answer: str) -> ParsedNumber | None:
     if m is None:
         value = words_to_number(s)
         return None if value is None else ParsedNumber(float(value), False, "")
+    end = m.end()
+    exact = None
     try:
         if m.group("fn") is not None:
             value = _to_float(m.group("fn")) / _to_float(m.group("fd"))
+            if not abs(value) < EXACT_BELOW or (end > 15 and _many_digits(m.group("fn"), m.group("fd"))):
+                exact = _to_fraction(m.group("fn")) / _to_fraction(m.group("fd"))
+        elif s[end:end + 1] == "!":  # a factorial: "3!" is 6, never 3
+            n = m.group("n")
+            if m.group("d") is not None or m.group("e") or m.group("e2") or not n.isdigit() \
+                    or s[end + 1:end + 2] == "!" or int(n) > MAX_FACTORIAL:
+                return None  # "2.5!", "3!!", "150!": not a number here (compared as text)
+            exact = Fraction(math.factorial(int(n)))
+            value = float(exact)
+            end += 1
         else:
             value = _to_float(m.group("n"))
             if m.group("d") is not None:
@@ -180,29 +227,41 @@ def parse_number(answer: str) -> ParsedNumber | None:
             exp = m.group("e") or m.group("e2")
             if exp is not None:
                 value *= 10.0 ** int(exp)
-    except (ValueError, ZeroDivisionError, OverflowError):
+            if not abs(value) < EXACT_BELOW or (end > 15 and _many_digits(m.group("n"), m.group("d"))):
+                exact = _to_fraction(m.group("n")) / (_to_fraction(m.group("d")) if m.group("d") else 1)
+                if exp is not None:
+                    exact *= Fraction(10) ** int(exp)
+    except (ValueError, ZeroDivisionError, OverflowError, InvalidOperation):
+        return None
+    if not math.isfinite(value):
         return None
     if m.group("sign") == "-":
         value = -value
-    return _with_tail(value, s[m.end():].strip())
+        exact = None if exact is None else -exact
+    return _with_tail(value, s[end:].strip(), exact)
 
 
-def _with_tail(value: float, tail: str) -> ParsedNumber | None:
+def _with_tail(value: float, tail: str, exact: Fraction | None = None) -> ParsedNumber | None:
     tail = tail.rstrip(".")
     if not tail:
-        return ParsedNumber(value, False, "")
+        return ParsedNumber(value, False, "", exact)
     first = tail.split(None, 1)[0].lower().rstrip(".,")
     if first in _SCALES:  # "5 million", "1.2 thousand apples"
-        value *= _SCALES[first]
+        scaled = value * _SCALES[first]
+        if not math.isfinite(scaled):
+            return None
+        if exact is not None or not abs(scaled) < EXACT_BELOW:
+            exact = (exact if exact is not None else Fraction(repr(value))) * _SCALES[first]
+        value = scaled
         tail = tail.split(None, 1)[1] if " " in tail else ""
         if not tail:
-            return ParsedNumber(value, False, "")
+            return ParsedNumber(value, False, "", exact)
     if _PERCENT.match(tail):
-        return ParsedNumber(value, True, "")
+        return ParsedNumber(value, True, "", exact)
     if _DEGREES.match(tail):
-        return ParsedNumber(value, False, "°")
+        return ParsedNumber(value, False, "°", exact)
     if _UNIT_TAIL.match(tail):
-        return ParsedNumber(value, False, norm_unit(tail))
+        return ParsedNumber(value, False, norm_unit(tail), exact)
     return None
 
 
@@ -253,9 +312,12 @@ def format_number(value: float) -> str:
 
 # Punctuation that carries no meaning in an answer; '.', ',' and ':' survive between digits (3.5, 1,000,
 # 2:30), a hyphen between letters is a space (quarter-past); operators (+ - * / ^ = < >) are kept, so
-# "x+1" and "x-1" stay different, and the spaces around them go ("x^2 + 1" is "x^2+1").
+# "x+1" and "x-1" stay different, and the spaces around them go ("x^2 + 1" is "x^2+1"); '!' after a
+# digit or a closing bracket is a factorial and kept ("3!" is not "3"; "Yes!" is "yes").
 _DROP = re.compile(r"[;!?\"'\u201c\u201d\u2018\u2019()\[\]{}$\\`_#~|]|(?<!\d)[.,:]|[.,:](?!\d)"
                    r"|(?<=[^\W\d_])-(?=[^\W\d_])")
+_FACTORIAL_BANG = re.compile(r"(?<=[\d)\]}])!+")  # kept through _DROP as a placeholder
+_BANG = "\ue000"
 _OPS = re.compile(r"\s*([+\-*/^=<>×÷±])\s*")
 _ARTICLES = frozenset(("a", "an", "the"))
 _HYPHENATED = re.compile(r"\b(" + "|".join(_TENS) + r")-(" + "|".join(list(_SMALL)[1:10]) + r")\b")
@@ -269,7 +331,12 @@ def norm_text(s: str) -> str:
         s = re.sub(r"\\([a-z]+)", r" \1 ", s)
     if "-" in s:
         s = _HYPHENATED.sub(lambda m: str(_TENS[m.group(1)] + _SMALL[m.group(2)]), s)
+    bangs = "!" in s
+    if bangs:
+        s = _FACTORIAL_BANG.sub(lambda m: _BANG * len(m.group()), s)
     s = _OPS.sub(r"\1", _DROP.sub(" ", s))
+    if bangs:
+        s = s.replace(_BANG, "!")
     out = []
     for tok in s.split():
         if tok in _ARTICLES:

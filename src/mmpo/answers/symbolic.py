@@ -164,8 +164,9 @@ def symbolic_equal(gold: str, pred: str, deadline: float) -> bool | None:
         return None
 
 
-def symbolic_value(latex: str, deadline: float) -> float | None:
-    """The real number a closed-form LaTeX expression denotes ("\\sqrt{2}" -> 1.414...), or None."""
+def symbolic_value(latex: str, deadline: float) -> float | int | None:
+    """The real number a closed-form LaTeX expression denotes ("\\sqrt{2}" -> 1.414..., "2^{60}" -> an
+    exact int), or None."""
     # A closed form has no free letters: "(B) 8/11" or "2x" cannot be a number, so sympy is not asked.
     if not looks_symbolic(latex) or _BARE_LETTER.search(_COMMAND.sub(" ", latex)):
         return None
@@ -173,4 +174,4 @@ def symbolic_value(latex: str, deadline: float) -> float | None:
         value = _cached("value", latex, "", deadline)
     except Undecided:
         return None
-    return value if isinstance(value, float) else None
+    return value if isinstance(value, float | int) and not isinstance(value, bool) else None

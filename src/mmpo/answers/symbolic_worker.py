@@ -8,7 +8,8 @@ made one comparison (sympy's first one takes a second or more), or {"error": "..
 Then, one reply per request read on stdin:
     {"id": 7, "kind": "eq", "a": "\\frac{1}{2}", "b": "0.5", "limit": 1.9}  ->  {"id": 7, "ok": true, "value": true}
     "eq": math-verify's verdict on gold `a` and prediction `b` (true, false, or null when one does not parse);
-    "value": the real number the closed form `a` denotes, or null. Any failure is
+    "value": the real number the closed form `a` denotes (an integer exactly, below 2**MAX_INTEGER_BITS),
+    or null. Any failure is
     {"id": 7, "ok": false, "error": "ValueError"}.
 
 Model text is parsed as LaTeX only (math-verify's LatexExtractionConfig), never evaluated as code.
@@ -28,6 +29,7 @@ from functools import lru_cache
 
 GRACE_S = 2.0
 _POLL_S = 0.25
+MAX_INTEGER_BITS = 1000  # integer closed forms ("2^{60}") are returned exactly below 2**1000 (in float range)
 
 
 @lru_cache(maxsize=4096)
@@ -47,8 +49,8 @@ def equal(gold: str, pred: str) -> bool | None:
     return bool(verify(list(g), list(p), timeout_seconds=None))
 
 
-def value(latex: str, _unused: str = "") -> float | None:
-    """The real number a closed-form LaTeX expression denotes, or None."""
+def value(latex: str, _unused: str = "") -> float | int | None:
+    """The real number a closed-form LaTeX expression denotes (an int when it is an integer), or None."""
     import sympy
 
     parsed = [x for x in _parse(latex) if isinstance(x, sympy.Expr)]
@@ -57,6 +59,10 @@ def value(latex: str, _unused: str = "") -> float | None:
     v = parsed[0].evalf(30)
     if not v.is_real:
         return None
+    if parsed[0].is_integer and abs(v) < 2 ** MAX_INTEGER_BITS:  # "2^{60}" exactly, not as a float
+        exact = parsed[0].doit()
+        if isinstance(exact, sympy.Integer):
+            return int(exact)
     return float(v)
 
 

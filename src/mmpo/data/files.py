@@ -3,6 +3,10 @@
 Every reader names the file and line of a bad record (`mmpo.errors.InputError`). Writers append
 one complete line at a time and flush, so a killed stage leaves at most one partial last line,
 which `truncate_partial_tail` drops before a rerun resumes (docs/reliability.md).
+
+`parse_json` is the one JSON parser of input text: malformed JSON, a value nested more than
+MAX_JSON_DEPTH deep (which made `json.loads` raise RecursionError) and an integer too long for
+Python to convert are all an `InputError` naming the file and line, never a bare traceback.
 """
 
 from __future__ import annotations
@@ -15,13 +19,55 @@ from typing import Any
 
 from mmpo.errors import InputError, MMPOError
 
+# Containers (objects, lists) nested deeper than this are refused: no record, sample or pair comes
+# near it, and a value nested close to Python's recursion limit would fail later, in json.dumps or a
+# copy, with a bare RecursionError.
+MAX_JSON_DEPTH = 100
+
+
+def parse_json(text: str, *, path=None, line: int | None = None) -> Any:
+    """The JSON value of `text` (one JSONL line when `line` is given, else a whole file).
+
+    Raises InputError naming `path` and the line for malformed JSON, nesting deeper than
+    MAX_JSON_DEPTH, and numbers Python cannot convert (integers over its 4300-digit limit).
+    """
+    too_deep = f"JSON nested too deeply (over {MAX_JSON_DEPTH} levels)"
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if line is not None:
+            raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=line) from None
+        raise InputError(f"malformed JSON ({exc.msg} at line {exc.lineno})", path=path,
+                         line=exc.lineno) from None
+    except RecursionError:
+        raise InputError(too_deep, path=path, line=line) from None
+    except ValueError as exc:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
+        raise InputError(f"unparsable JSON ({exc})", path=path, line=line) from None
+    # Only a text with that many brackets can be that deep: most lines skip the walk.
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _deeper_than(obj, MAX_JSON_DEPTH):
+        raise InputError(too_deep, path=path, line=line)
+    return obj
+
+
+def _deeper_than(obj: Any, limit: int) -> bool:
+    """Whether containers nest more than `limit` deep (the top-level object is depth 1). No recursion."""
+    stack = [(obj, 1)] if isinstance(obj, dict | list) else []
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
 
 def iter_jsonl(path: str | os.PathLike, *, on_malformed: Callable[[InputError], None] | None = None,
                missing: str = "file does not exist") -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line_number, object) for each non-empty line.
 
-    A line that is not a JSON object raises InputError, or, with `on_malformed`, is handed to it
-    and skipped (the caller counts it: nothing is dropped silently).
+    A line that is not a JSON object (malformed, nested too deeply: `parse_json`) raises InputError,
+    or, with `on_malformed`, is handed to it and skipped (the caller counts it: nothing is dropped
+    silently).
     """
     path = Path(path)
     if not path.is_file():
@@ -43,9 +89,9 @@ def iter_jsonl(path: str | os.PathLike, *, on_malformed: Callable[[InputError], 
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                err = InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=lineno)
+                obj = parse_json(raw, path=path, line=lineno)
+            except InputError as exc:
+                err = exc
             else:
                 if isinstance(obj, dict):
                     yield lineno, obj

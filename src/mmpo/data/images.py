@@ -1,12 +1,24 @@
-"""Opening images as RGB, with errors that name the record's file and line and the image.
+"""Opening images as RGB, as an image viewer shows them, with errors that name the record's file and
+line and the image. The one loader of every stage that gives images to a model (sampling,
+evaluation, training, the demo): nothing else decodes image files or embedded bytes.
 
+    image = load_image("photo.jpg")                           # a file
     image = open_image(ref, source="pairs.jsonl", line=3)     # a path, {"bytes", "path"}, or PIL image
     check_image(ref, source="pairs.jsonl", line=3)            # header only: cheap, before any model loads
 
+As a viewer shows it:
+- the EXIF orientation is applied (a phone photo stored sideways with Orientation 6 comes out
+  upright), and the tag is dropped from the result so that nothing rotates it twice; an EXIF block
+  that cannot be read leaves the image as stored, as viewers do;
+- transparency is composited onto white (RGBA, LA, PA, premultiplied modes, and palette or grey/RGB
+  images with a transparent colour): a chart of black marks on a transparent background stays black
+  on white, where a plain conversion to RGB made it all black;
+- high bit-depth images (16-bit PNGs, 32-bit integer and float modes) are scaled to 8 bits by their
+  value range, not clipped.
+
 Every failure is an `InputError` (never PIL's own exception): unreadable or truncated files, files
 that are not images, and images over `MAX_PIXELS` (a decompression bomb: a small file that
-decodes to gigabytes). High bit-depth images (16-bit PNGs, 32-bit integer and float modes) are
-scaled to 8 bits by their value range, not clipped.
+decodes to gigabytes).
 """
 
 from __future__ import annotations
@@ -22,12 +34,16 @@ from mmpo.errors import InputError
 # Pixels above which an image is refused: PIL's own warning threshold (about 89 million pixels),
 # far above any vision-language model's input and below what fills memory.
 MAX_PIXELS = 89_478_485
+BACKGROUND = (255, 255, 255)  # what transparent pixels are shown on
+_EXIF_ORIENTATION = 0x0112
+_HIGH_DEPTH = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
 def open_image(ref: Any, *, source: str | os.PathLike | None = None, line: int | None = None,
                field: str = "image", record: int | None = None) -> Any:
-    """An RGB image from a reference as the readers keep it: a file path, a `{"bytes", "path"}` dict
-    (Hugging Face `Image` features), or an already decoded PIL image; decoded now, not lazily."""
+    """An RGB image, as a viewer shows it, from a reference as the readers keep it: a file path, a
+    `{"bytes", "path"}` dict (Hugging Face `Image` features), or an already decoded PIL image (left
+    unchanged; a new image is returned); decoded now, not lazily."""
     where = dict(line=line, record=record, field=field)
     if isinstance(ref, str | os.PathLike):
         return _decode(_file(ref, source, where), ref, source, where)
@@ -35,12 +51,12 @@ def open_image(ref: Any, *, source: str | os.PathLike | None = None, line: int |
         if ref.get("bytes"):
             return _decode(io.BytesIO(ref["bytes"]), "embedded image bytes", source, where)
         return _decode(_file(ref["path"], source, where), ref["path"], source, where)
-    return _to_rgb(ref)
+    return _to_rgb(_upright(ref))
 
 
 def load_image(path: str | os.PathLike, *, source: str | os.PathLike | None = None, line: int | None = None,
                field: str = "image", record: int | None = None) -> Any:
-    """The image file at `path` as RGB (`open_image` for a path)."""
+    """The image file at `path` as RGB, as a viewer shows it (`open_image` for a path)."""
     return open_image(str(path), source=source, line=line, field=field, record=record)
 
 
@@ -91,7 +107,7 @@ def _decode(data: Any, name: Any, source, where: dict) -> Any:
         with Image.open(data) as img:
             _check_size(img.size, str(name), source, where)
             img.load()  # decode now, so a truncated file fails here and not inside a batch
-            return _to_rgb(img)
+            return _to_rgb(_upright(img))
     except InputError:
         raise
     except FileNotFoundError as exc:
@@ -118,9 +134,27 @@ def _unreadable(name: str, exc: Exception, source, where: dict) -> InputError:
     return InputError(f"image {name} cannot be read ({type(exc).__name__}: {exc})", path=source or name, **where)
 
 
+def _upright(img: Any) -> Any:
+    """The image turned as its EXIF orientation says (the same image when there is nothing to turn)."""
+    from PIL import ImageOps
+
+    try:
+        orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+        if not isinstance(orientation, int) or not 2 <= orientation <= 8:
+            return img
+        return ImageOps.exif_transpose(img)
+    except Exception:  # an EXIF block PIL cannot parse: shown as stored, as viewers do
+        return img
+
+
+def _has_transparency(img: Any) -> bool:
+    return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+
+
 def _to_rgb(img: Any) -> Any:
-    """RGB, with high bit-depth modes scaled by their range (PIL's own convert clips them to 255)."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    """RGB: transparency composited onto white; high bit-depth modes scaled by their range (PIL's own
+    convert clips them to 255)."""
+    if img.mode in _HIGH_DEPTH:
         import numpy as np
         from PIL import Image
 
@@ -131,6 +165,13 @@ def _to_rgb(img: Any) -> Any:
             low, high = float(arr.min(initial=0)), float(arr.max(initial=1))
             arr, top = arr - low, max(high - low, 1e-12)
         return Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if _has_transparency(img):
+        from PIL import Image
+
+        rgba = img.convert("RGBA")  # palette and colour-key transparency become an alpha channel
+        out = Image.new("RGB", rgba.size, BACKGROUND)
+        out.paste(rgba, mask=rgba.getchannel("A"))
+        return out
     return img.convert("RGB")
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from mmpo.data.records import option_label
+
 COT_INSTRUCTION = (
     "Your task is to answer the question below. Give step by step reasoning before you answer, "
     'and when you\'re ready to answer, please use the format "Final answer: .."'
@@ -53,7 +55,7 @@ def question_text(record: dict[str, Any]) -> str:
         q += f" (Unit: {unit})"
     choices = record.get("choices") or []
     if choices:
-        letters = [chr(ord("A") + i) for i in range(len(choices))]
+        letters = [option_label(i) for i in range(len(choices))]  # A..Z, then AA, AB, ...
         q += "\nChoices:\n" + "\n".join(f"({ltr}) {c}" for ltr, c in zip(letters, choices))
     return q
 

@@ -48,6 +48,61 @@ _FIELDS: dict[str, tuple[type, ...]] = {
 }
 _REQUIRED = ("pid", "question")
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# Option labels: A..Z, then AA, AB, ..., ZZ (as spreadsheets name their columns); no record has more.
+MAX_CHOICES = 26 + 26 * 26
+
+
+def option_label(index: int) -> str:
+    """The label of choice `index` (0-based) in prompts and answers: A..Z, then AA, AB, ..., ZZ."""
+    if not 0 <= index < MAX_CHOICES:
+        raise ValueError(f"no option label for choice {index} (at most {MAX_CHOICES} choices)")
+    if index < 26:
+        return _LETTERS[index]
+    index -= 26
+    return _LETTERS[index // 26] + _LETTERS[index % 26]
+
+
+def label_index(label: str, n_choices: int) -> int | None:
+    """The choice (0-based) that `label` names among `n_choices`, or None.
+
+    One letter (either case) names one of the first 26; two capital letters (AA, AB, ...) name a choice
+    only when there are more than 26, so "AB" of an ordinary record is never read as a label.
+    """
+    if len(label) == 1 and label.isascii() and label.isalpha():
+        i = ord(label.upper()) - 65
+    elif len(label) == 2 and n_choices > 26 and label.isascii() and label.isalpha() and label.isupper():
+        i = 26 + (ord(label[0]) - 65) * 26 + ord(label[1]) - 65
+    else:
+        return None
+    return i if i < n_choices else None
+
+
+def check_choice_count(choices: list | tuple, where: dict | None = None) -> None:
+    """Refuse more choices than there are option labels (MAX_CHOICES)."""
+    if len(choices) > MAX_CHOICES:
+        raise InputError(f"{len(choices)} choices; at most {MAX_CHOICES} can be labelled (A..Z, AA..ZZ)",
+                         **(where or {}), field="choices")
+
+
+def choice_of_index(answer: int, choices: list[str] | tuple[str, ...],
+                    where: dict | None = None) -> tuple[str, int | None]:
+    """An integer answer of a multiple-choice record: (the choice's text, its index, or None when the
+    integer is a choice's text rather than an index).
+
+    It is a 0-based index (ScienceQA's `answer`) when in range; an integer that is one choice's text
+    and the index of another is ambiguous and refused; out of range it must be a choice's text.
+    """
+    where = where or {}
+    choices = [str(c) for c in choices]
+    as_text = str(answer) in choices
+    if 0 <= answer < len(choices):
+        if as_text and choices[answer] != str(answer):
+            raise InputError(f"{answer} is both a choice's text and the index of choice {choices[answer]!r}; "
+                             "store the choice's text (or its letter) instead", **where, field="answer")
+        return choices[answer], answer
+    if as_text:
+        return str(answer), None
+    raise InputError(f"index {answer} is out of range for {len(choices)} choices", **where, field="answer")
 
 
 def read_records(path: str | os.PathLike, *, require_answer: bool = False, on_error: str = "raise",
@@ -121,6 +176,7 @@ def validate_record(rec: Any, *, path=None, line: int | None = None, record: int
             raise InputError("multi_choice record without choices", **where, field="choices")
         if not all(isinstance(c, str | int | float) and not isinstance(c, bool) for c in choices):
             raise InputError("choices must be strings or numbers", **where, field="choices")
+        check_choice_count(choices, where)
         out["answer"] = _choice_answer(out, where)
     if require_answer and out["answer"] in (None, ""):
         raise InputError("missing required field", **where, field="answer")
@@ -215,8 +271,9 @@ def _choice_answer(rec: dict, where: dict) -> Any:
     """The answer of a multiple-choice record as the text of its choice.
 
     An integer answer is an index (ScienceQA's 0-based `answer`), a single letter is an option
-    letter (M3CoT, MathVerse); an integer that is also one choice's text and indexes another is
-    ambiguous and refused rather than guessed.
+    letter (M3CoT, MathVerse; past 26 choices also AA, AB, ...: `option_label`); an integer that is
+    also one choice's text and indexes another is ambiguous and refused rather than guessed
+    (`choice_of_index`, which `mmpo.answers.check_answer` shares).
     """
     answer, choices = rec.get("answer"), [str(c) for c in rec["choices"]]
     if answer is None or answer == "":
@@ -224,24 +281,19 @@ def _choice_answer(rec: dict, where: dict) -> Any:
     if isinstance(answer, bool):
         raise InputError("is a boolean; expected a choice, its letter or its index", **where, field="answer")
     if isinstance(answer, int):
-        as_text = str(answer) in choices
-        if 0 <= answer < len(choices):
-            if as_text and choices[answer] != str(answer):
-                raise InputError(f"{answer} is both a choice's text and the index of choice {choices[answer]!r}; "
-                                 "store the choice's text (or its letter) instead", **where, field="answer")
-            rec.setdefault("answer_index", answer)
-            return choices[answer]
-        if as_text:
-            return str(answer)
-        raise InputError(f"index {answer} is out of range for {len(choices)} choices", **where, field="answer")
+        text, index = choice_of_index(answer, choices, where)
+        if index is not None:
+            rec.setdefault("answer_index", index)
+        return text
     text = str(answer).strip()
     for candidate in (choices, [c.strip() for c in choices]):
         if text in candidate:
             return choices[candidate.index(text)]
-    letter = text.strip("() .").upper()
-    if len(letter) == 1 and letter in _LETTERS and _LETTERS.index(letter) < len(choices):
-        rec.setdefault("answer_index", _LETTERS.index(letter))
-        return choices[_LETTERS.index(letter)]
+    letter = text.strip("() .")
+    index = label_index(letter if len(letter) == 2 else letter.upper(), len(choices))
+    if index is not None:
+        rec.setdefault("answer_index", index)
+        return choices[index]
     raise InputError(f"{answer!r} is none of the choices {choices} nor their letters", **where, field="answer")
 
 
