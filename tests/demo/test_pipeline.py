@@ -1,6 +1,7 @@
 """The demo pipeline end to end at a tiny scale (the full demo is not part of CI)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +75,40 @@ def test_tiny_demo_with_two_seeds_reports_the_spread(tmp_path):
     for seed in (0, 1):
         assert (tmp_path / "demo" / f"seed{seed}" / "pairs" / "meta.json").exists()
         assert (tmp_path / "demo" / "eval" / f"mpo-seed{seed}" / "scores.json").exists()
+
+
+@pytest.mark.slow
+def test_a_rerun_with_another_seed_into_the_same_folder_reuses_nothing_stale(tmp_path):
+    """Seed 1 into a seed-0 folder: new data and images, so every sample, pair, model and answer is new."""
+    import hashlib
+
+    from mmpo.data.fingerprint import record_hash
+    from mmpo.data.records import load_records
+
+    out = tmp_path / "demo"
+    run_demo(DemoConfig.preset("tiny"), out)
+    weights = {n: hashlib.sha256((out / "models" / n / "model.safetensors").read_bytes()).hexdigest()
+               for n in ("mpo", "sft_chosen", "dpo")}
+    old_questions = [r["question"] for r in read_jsonl(out / "data" / "train.jsonl")]
+    results = run_demo(DemoConfig.preset("tiny", seed=1), out)
+
+    assert results["settings"]["config"]["seed"] == 1 and list(results["settings"]["config"]["seeds"]) == [1]
+    train = {r["pid"]: r for r in load_records(out / "data" / "train.jsonl")}
+    assert [r["question"] for r in train.values()] != old_questions  # the data did change
+    samples = read_jsonl(out / "samples" / "train.jsonl")
+    assert [s["pid"] for s in samples] == list(train)
+    for s in samples:  # each line was sampled from the record as it is now, image included
+        assert s["qhash"] == record_hash(train[s["pid"]]) and s["question"] == train[s["pid"]]["question"]
+        assert s["settings"]["seed"] == 1
+    by_image = {Path(r["image"]).name: r for r in train.values()}
+    meta = json.loads((out / "pairs" / "meta.json").read_text())
+    for subset in meta.values():
+        for pair in read_jsonl(out / "pairs" / subset["annotation"]):
+            assert by_image[Path(pair["image"]).name]["question"] in pair["question"]
+    for name, digest in weights.items():  # retrained on the new pairs, not kept from seed 0
+        assert hashlib.sha256((out / "models" / name / "model.safetensors").read_bytes()).hexdigest() != digest
+    test = {r["pid"]: record_hash(r) for r in load_records(out / "data" / "test.jsonl")}
+    for name in ("base", "mpo", "sft_chosen", "dpo"):
+        preds = read_jsonl(out / "eval" / name / "predictions.jsonl")
+        assert {p["pid"] for p in preds} == set(test)
+        assert all(p["qhash"] == test[p["pid"]] for p in preds), name

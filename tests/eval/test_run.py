@@ -341,7 +341,9 @@ def test_a_rerun_answers_again_only_the_records_that_changed(model_dir, bench, t
     data.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
     capsys.readouterr()
     assert _run_eval(model_dir, data, out, "--limit", "6") == 0
-    assert "reusing 10 predictions (same weights, settings and records), answering 2" in capsys.readouterr().out
+    assert ("reusing 10 predictions (same weights, settings and records), answering 2 (2 of them again, as "
+            "their record changed)") in capsys.readouterr().out
+    assert json.loads((out / "scores.json").read_text())["recomputed_predictions"] == 2
     again = _lines(out / "predictions.jsonl")
     assert [(p["pid"], p["mode"]) for p in again] == [(p["pid"], p["mode"]) for p in first]
     changed = [a["pid"] for a, b in zip(first, again) if a["qhash"] != b["qhash"]]

@@ -30,8 +30,8 @@ def run(args: argparse.Namespace) -> int:
 
     s = run_sampling(from_arguments(SampleOptions, args))
     rate = f", {s['responses_per_s']} responses/s" if s["responses_per_s"] else ""
-    print(f"{s['out']}: {s['written']} prompts written, {s['already_done']} already there "
-          f"({s['prompts_in_shard']} in this shard), {s['responses']} responses in {s['seconds']} s{rate}; "
+    print(f"{s['out']}: {s['written']} prompts written, {s['already_done']} reused, "
+          f"{s['recomputed']} of them again as their record changed ({s['prompts_in_shard']} in this shard), {s['responses']} responses in {s['seconds']} s{rate}; "
           f"skipped {s['skips']['count']}")
     for item in s["skips"]["items"][:10]:
         field = f" field '{item['field']}'" if item.get("field") else ""

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from mmpo.data.files import iter_jsonl
+from mmpo.data.files import iter_jsonl, parse_json
 from mmpo.errors import InputError
 
 # Folder markers of `datasets.Dataset.save_to_disk` (one split) and `DatasetDict.save_to_disk` (several).
@@ -70,9 +70,7 @@ def iter_rows(path: str | os.PathLike, *, on_malformed: Callable[[InputError], N
 
 def _json_rows(path: Path) -> Iterator[tuple[dict, Any]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON ({exc.msg} at line {exc.lineno})", path=path, line=exc.lineno) from None
+        data = parse_json(path.read_text(encoding="utf-8"), path=path)
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text (byte {exc.start}: {exc.reason})", path=path) from None
     if isinstance(data, dict):

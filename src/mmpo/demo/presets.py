@@ -77,6 +77,9 @@ class DemoConfig:
         for changes in (PRESETS[name], overrides):  # a stage's dict is merged into the one before
             parts = {k: {**getattr(cfg, k), **v} for k, v in changes.items() if k in STAGE_PARTS}
             cfg = replace(cfg, **{k: v for k, v in changes.items() if k not in STAGE_PARTS}, **parts)
+        if overrides.get("seed") and "seeds" not in overrides:
+            # --seed moves sampling and training too, not only the data: training seeds count from it.
+            cfg = replace(cfg, seeds=tuple(cfg.seed + s for s in cfg.seeds))
         return cfg
 
 

@@ -32,6 +32,7 @@ from typing import Any
 from mmpo.data.files import (
     JsonlAppender,
     OutputLock,
+    parse_json,
     read_jsonl,
     truncate_partial_tail,
     writable_dir,
@@ -105,45 +106,48 @@ def evaluate_into(out_dir: str | os.PathLike, records: Sequence[dict[str, Any]],
     check_prompts(records, opts)
     out = writable_dir(out_dir)
     with OutputLock(out / PREDICTIONS_FILE):
-        done = _reusable(out, records, opts, key, on_mismatch)
+        done, changed = _reusable(out, records, opts, key, on_mismatch)
         write_json(out / EVAL_KEY_FILE, key)
         have = {(str(p["pid"]), p["mode"]) for p in done}
         missing = sum((rec["pid"], m) not in have for rec in records for m in opts.modes)
         model, processor = load() if missing else (None, None)
-        if done:
+        if done or changed:
             print(f"{out}: reusing {len(done)} predictions (same weights, settings and records), "
-                  f"answering {missing}", flush=True)
+                  f"answering {missing} ({changed} of them again, as their record changed)", flush=True)
         with JsonlAppender(out / PREDICTIONS_FILE, fsync_every=64, locked=True) as sink:
             result = evaluate_model(model, processor, records, opts, done=done, on_prediction=sink.write,
                                     model_name=model_name)
         write_jsonl(out / PREDICTIONS_FILE, result.predictions)  # record order, as an uninterrupted run
     result.scores["settings"].update(extra_settings or {})
-    if done:
+    if done or changed:
         result.scores["resumed_predictions"] = len(done)
+        result.scores["recomputed_predictions"] = changed
     write_json(out / SCORES_FILE, result.scores)
     return result
 
 
-def _reusable(out: Path, records, opts: EvalOptions, key: dict[str, Any], on_mismatch: str) -> list[dict]:
-    """The predictions in `out` that stand for the current records under `key`; the file keeps only those."""
+def _reusable(out: Path, records, opts: EvalOptions, key: dict[str, Any], on_mismatch: str) -> tuple[list, int]:
+    """The predictions in `out` that stand for the current records under `key` (the file keeps only
+    those), and how many were dropped because their record changed."""
     pred_path, key_path = out / PREDICTIONS_FILE, out / EVAL_KEY_FILE
     if not (pred_path.exists() and pred_path.stat().st_size > 0):
-        return []
-    old = json.loads(key_path.read_text(encoding="utf-8")) if key_path.exists() else None
+        return [], 0
+    old = parse_json(key_path.read_text(encoding="utf-8"), path=key_path) if key_path.exists() else None
     if old != key:
         if on_mismatch == "raise":
             diff = sorted(k for k in key if old is None or old.get(k) != key[k])
             raise MMPOError(f"{pred_path} holds predictions from a run with other settings "
                             f"({', '.join(diff) if old else 'unknown settings'}); use a new --out or delete it")
         pred_path.unlink()
-        return []
+        return [], 0
     truncate_partial_tail(pred_path)
     wanted = {(rec["pid"], m): record_hash(rec) for rec in records for m in opts.modes}
     lines = read_jsonl(pred_path)
     kept = [p for p in lines if wanted.get((str(p["pid"]), p["mode"])) == p.get("qhash")]
     if len(kept) != len(lines):
         write_jsonl(pred_path, kept)  # answers to records that changed (or left) go before new ones come
-    return kept
+    changed = sum((str(p["pid"]), p["mode"]) in wanted for p in lines) - len(kept)
+    return kept, changed
 
 
 def check_prompts(records: Sequence[dict[str, Any]], opts: EvalOptions) -> None:

@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mmpo.data.files import parse_json
 from mmpo.errors import InputError
 
 EXPECTED = ("a samples file (mmpo sample), a pairs folder (meta.json), an eval folder (scores.json + "
@@ -107,11 +108,7 @@ def _jsonl_kind(path: Path) -> str:
         for lineno, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path,
-                                 line=lineno) from None
+            obj = parse_json(raw, path=path, line=lineno)
             if isinstance(obj, dict) and "responses" in obj and "prompt" in obj:
                 return "samples"
             if isinstance(obj, dict) and {"pid", "mode", "verdict"} <= set(obj):

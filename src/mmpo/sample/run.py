@@ -40,6 +40,7 @@ from mmpo.data.files import (
     JsonlAppender,
     OutputLock,
     check_distinct,
+    parse_json,
     truncate_partial_tail,
     writable_dir,
     write_json,
@@ -309,9 +310,9 @@ def _existing(out: Path, settings: dict[str, Any], wanted: dict[str, str], on_mi
 
 def _line(raw: str, out: Path, lineno: int) -> dict[str, Any]:
     try:
-        obj = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError):
-        raise InputError("malformed line in an existing output; use a new --out", path=out, line=lineno) from None
+        obj = parse_json(raw, path=out, line=lineno)
+    except InputError as exc:
+        raise InputError(f"{exc.reason} in an existing output; use a new --out", path=out, line=lineno) from None
     if not isinstance(obj, dict):
         raise InputError("malformed line in an existing output; use a new --out", path=out, line=lineno)
     return obj
