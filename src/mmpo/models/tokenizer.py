@@ -36,6 +36,13 @@ LATER_SPECIAL_TOKENS = [IDEFICS_FAKE, IDEFICS_GLOBAL, END_OF_UTTERANCE, *IDEFICS
                         GEMMA_IMAGE, PIXTRAL_IMAGE, PIXTRAL_BREAK, PIXTRAL_END, GLM_BOI, GLM_EOI, GLM_IMAGE, GLM_BOV,
                         GLM_EOV, GLM_VIDEO]
 FIRST_ARCHS = ("llava", "qwen2_vl", "internvl")
+# Runs of newlines as whole tokens, for the Gemma families only (appended last, so no other id moves):
+# Gemma's SentencePiece vocabulary has them, and vLLM's Gemma 3 and PaliGemma processors look them up by
+# text (`vocab["\n"]` ... `vocab["\n\n\n\n"]`) to merge the newlines around image tokens as the
+# tokenizer would; a byte-level vocabulary spells a newline "Ċ", so vLLM failed with KeyError: '\n'.
+# Added tokens match longest first, so "\n\n\n" is one token here as there.
+NEWLINE_TOKENS = ["\n", "\n\n", "\n\n\n", "\n\n\n\n"]
+NEWLINE_ARCHS = ("gemma3", "paligemma")
 
 _QWEN = QWEN_VISION_START + QWEN_IMAGE + QWEN_VISION_END
 # What the user turn shows for one image, per arch; each processor expands it to the image's tokens.
@@ -125,6 +132,8 @@ def build_tokenizer(arch: str) -> Any:
     backend = Tokenizer.from_str(_trained_json())
     if arch not in FIRST_ARCHS:
         backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in LATER_SPECIAL_TOKENS])
+    if arch in NEWLINE_ARCHS:  # plain text, not special: decoding keeps them
+        backend.add_tokens([AddedToken(t, special=False, normalized=False) for t in NEWLINE_TOKENS])
     tok = PreTrainedTokenizerFast(
         tokenizer_object=backend,
         pad_token=PAD, bos_token=BOS, eos_token=EOS, unk_token=None,

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmpo.models.portable import make_portable
 from mmpo.pretrain.sft import PRETRAIN_SPLIT, SFTCollator, example, warmup_cosine
 
 
@@ -118,6 +119,7 @@ def train_digits(cfg: DigitsConfig, out_dir: str | Path, *, model=None, processo
     model.eval()
     model.save_pretrained(out, safe_serialization=True)
     processor.save_pretrained(out)
+    make_portable(out)  # weight names vLLM loads too (mmpo.models.portable)
     write_json(out / "pretrain.json", {"config": asdict(cfg), "log_history": log})
     return model, processor, log
 

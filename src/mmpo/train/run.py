@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mmpo.errors import InputError, MMPOError
+from mmpo.models.portable import make_portable
 
 # Settings worth repeating in the model card (the full config is in training_args / the card's YAML).
 CARD_FIELDS = ("model_name_or_path", "model_dtype", "train_data", "eval_data", "loss_type", "loss_weights", "beta", "bco_delta",
@@ -189,6 +190,8 @@ def _save_final(trainer, cfg, out: Path, processor) -> None:
             processor.save_pretrained(str(out))
     else:
         trainer.save_model(str(out))  # weights and the processor
+    if trainer.args.should_save:
+        make_portable(out)  # weight names vLLM loads too (mmpo.models.portable)
     trainer.save_state()
     trainer.save_mpo_state(str(out))
 
