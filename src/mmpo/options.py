@@ -37,17 +37,18 @@ def option(default: Any = REQUIRED, help: str = "", *, default_factory: Callable
            flag: str | None = None, choices: Sequence[Any] | None = None, low: float | None = None,
            low_open: bool = False, high: float | None = None, parse: Callable[[str], Any] | None = None,
            metavar: str | None = None, cli: bool = True, required: bool = False, kind: type | None = None,
-           note: str | None = None) -> Any:
+           note: str | None = None, repeat: bool = False) -> Any:
     """A dataclass field carrying its command-line form and its check.
 
     `parse`: turns the flag's text into the value (e.g. a comma-separated list); `kind`: the value's
     type where the annotation does not say it plainly (int, float, str, bool); `required`: the flag
     must be given even though Python callers get the default; `cli=False`: no flag; `note`: shown in
-    place of the default in `--help` (e.g. "--max-new-tokens").
+    place of the default in `--help` (e.g. "--max-new-tokens"); `repeat`: the flag may be given several
+    times, each value appended to a tuple (default: empty).
     """
     meta = {"help": help, "flag": flag, "choices": None if choices is None else tuple(choices), "low": low,
             "low_open": low_open, "high": high, "parse": parse, "metavar": metavar, "cli": cli,
-            "required": required, "kind": kind, "note": note}
+            "required": required, "kind": kind, "note": note, "repeat": repeat}
     if default_factory is not None:
         return dataclasses.field(default_factory=default_factory, metadata={"option": meta})
     return dataclasses.field(default=default, metadata={"option": meta})
@@ -139,7 +140,10 @@ def add_arguments(parser: argparse.ArgumentParser | Any, cls: type, *, only: Ite
     only = None if only is None else list(only)
     flags, defaults, notes, exclude = flags or {}, defaults or {}, notes or {}, set(exclude)
     by_name = {f.name: f for f in dataclasses.fields(cls)}
-    names = only if only is not None else [n for n in by_name if n not in exclude]
+    # A stage's own fields first, then what it inherits (the engine settings of sample and eval).
+    own = set(vars(cls).get("__annotations__", {}))
+    ordered = [n for n in by_name if n in own] + [n for n in by_name if n not in own]
+    names = only if only is not None else [n for n in ordered if n not in exclude]
     for name in names:
         f = by_name[name]
         meta = _meta(f)
@@ -157,6 +161,11 @@ def add_arguments(parser: argparse.ArgumentParser | Any, cls: type, *, only: Ite
             parser.add_argument(flag, **kw)
             continue
         kw["type"] = meta["parse"] or _kind(f) or str
+        if meta.get("repeat"):  # appended to None, so the dataclass default stands when not given
+            kw.update(action="append", default=None, metavar=meta["metavar"] or "VALUE",
+                      help=f"{meta['help']} (repeatable)")
+            parser.add_argument(flag, **kw)
+            continue
         if meta["choices"] is not None and meta["parse"] is None:
             kw["choices"] = meta["choices"]
         if meta["metavar"] or "choices" not in kw:
@@ -177,7 +186,12 @@ def from_arguments(cls: type, args: argparse.Namespace, *, dest_prefix: str = ""
     for f in dataclasses.fields(cls):
         dest = dest_prefix + f.name
         if hasattr(args, dest):
-            values[f.name] = getattr(args, dest)
+            value = getattr(args, dest)
+            if (_meta(f) or {}).get("repeat"):
+                if value is None:
+                    continue
+                value = tuple(value)
+            values[f.name] = value
     values.update(fixed)
     return cls(**values)
 

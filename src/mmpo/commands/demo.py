@@ -32,6 +32,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base", "--warmup", dest="base", default=None, metavar="DIR",
                    help="start from this base checkpoint (smol: this alignment folder) instead of the shipped one")
     p.add_argument("--seed", type=int, default=0, help="seed of the data, sampling and training (default: 0)")
+    from mmpo.engines.options import EngineOptions
+    from mmpo.options import add_arguments
+
+    # Sampling and every evaluation go through this engine (the base model's reading check stays in
+    # process); vllm serves each model in turn. The table then differs from --engine hf's (its sampler).
+    add_arguments(p.add_argument_group("engine (as mmpo sample / mmpo eval)"), EngineOptions,
+                  only=["engine", "vllm_bin", "vllm_arg", "concurrency"])
 
 
 def preset_name(backbone: str, preset: str | None) -> str:
@@ -49,8 +56,16 @@ def preset_name(backbone: str, preset: str | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from mmpo.demo.pipeline import DemoConfig, run_demo
+    from mmpo.errors import MMPOError
 
+    if args.engine == "openai":
+        raise MMPOError("mmpo demo trains new models, which a server started beforehand does not serve: use "
+                        "--engine vllm (mmpo serves each model in turn) or --engine hf")
+    engine = {k: getattr(args, k) for k in ("engine", "vllm_bin", "concurrency") if getattr(args, k) is not None}
+    if args.vllm_arg:
+        engine["vllm_arg"] = tuple(args.vllm_arg)
+    parts = {} if args.engine == "hf" else {"sample": engine, "eval": {**engine, "dtype": None}}
     cfg = DemoConfig.preset(preset_name(args.backbone, args.preset), seed=args.seed, from_scratch=args.from_scratch,
-                            base=args.base)
+                            base=args.base, **parts)
     run_demo(cfg, args.out)
     return 0

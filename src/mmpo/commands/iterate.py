@@ -22,7 +22,11 @@ import argparse
 # Flags of mmpo sample / mmpo eval that mmpo iterate exposes, under the names it gives them.
 SAMPLE_FLAGS = {"n": "--n", "temperature": "--temperature", "top_k": "--top-k", "max_new_tokens": "--max-new-tokens",
                 "batch_size": "--sample-batch-size", "prompt_source": "--prompt-source", "limit": "--limit",
-                "trust_remote_code": "--trust-remote-code", "progress": "--no-progress"}
+                "trust_remote_code": "--trust-remote-code", "progress": "--no-progress",
+                "dropout_ntp": "--dropout-ntp", "engine": "--engine", "concurrency": "--concurrency",
+                "vllm_bin": "--vllm-bin", "vllm_arg": "--vllm-arg"}
+# One engine for every stage of every round (`--engine vllm` serves each round's model in turn).
+ENGINE_SHARED = ("engine", "concurrency", "vllm_bin", "vllm_arg")
 EVAL_FLAGS = {"modes": "--modes", "max_new_tokens": "--eval-max-new-tokens", "batch_size": "--eval-batch-size",
               "limit": "--eval-limit"}
 
@@ -69,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     # One --prompt-source, --trust-remote-code and --no-progress for every stage of every round; the
     # eval's length limit follows sampling's unless given.
     shared = {"prompt_source": sample.prompt_source, "trust_remote_code": sample.trust_remote_code,
-              "progress": sample.progress}
+              "progress": sample.progress, **{k: getattr(sample, k) for k in ENGINE_SHARED}}
     eval_opts = from_arguments(EvalOptions, args, dest_prefix="eval.", **shared,
                                max_new_tokens=getattr(args, "eval.max_new_tokens") or sample.max_new_tokens)
     training = {"trust_remote_code": str(sample.trust_remote_code).lower(), **_train_set(args.train_set)}

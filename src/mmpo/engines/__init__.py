@@ -21,9 +21,8 @@ from __future__ import annotations
 
 from mmpo.engines.checks import check_prompt_tokens, check_served_model
 from mmpo.engines.client import ChatClient, ChatRequest, Sample
+from mmpo.engines.options import ENGINES, EngineOptions
 from mmpo.engines.server import VLLMServer, find_vllm
 
-ENGINES = ("hf", "vllm", "openai")
-
-__all__ = ["ENGINES", "ChatClient", "ChatRequest", "Sample", "VLLMServer", "check_prompt_tokens",
+__all__ = ["ENGINES", "EngineOptions", "ChatClient", "ChatRequest", "Sample", "VLLMServer", "check_prompt_tokens",
            "check_served_model", "find_vllm"]

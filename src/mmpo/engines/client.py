@@ -45,7 +45,7 @@ class ChatRequest:
     temperature: float = 1.0
     top_k: int = 0  # 0: off
     max_tokens: int = 512
-    seed: int | None = None  # per request; the caller derives it as the HF path does (sample.run.prompt_seed)
+    seed: int | None = None  # per request; the caller derives it as the HF path does (sample.responses.prompt_seed)
     assistant_prefix: str | None = None  # continue this partial assistant message (sent without the image)
 
 

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 
 from mmpo.answers import SCORINGS
 from mmpo.data.prompts import PROMPT_SOURCES, PROMPT_STYLES
+from mmpo.engines.options import EngineOptions
 from mmpo.errors import MMPOError
 from mmpo.options import check_options, comma_list, option
 
 
 @dataclass
-class EvalOptions:
+class EvalOptions(EngineOptions):
     model: str | None = option(None, "checkpoint directory (weights + processor)", required=True)
     data: str | None = option(None, "benchmark records: .jsonl, .json (list or dict), .parquet, or a `datasets` "
                                     "folder; MathVista, M3CoT, ScienceQA, MathVerse shapes", required=True)
@@ -51,6 +52,10 @@ class EvalOptions:
             if mode not in PROMPT_STYLES:
                 raise MMPOError(f"--modes: unknown mode {mode!r}; choose from {', '.join(PROMPT_STYLES)}")
         check_options(self)
+        self.check_engine()
+        if self.engine != "hf" and (self.device is not None or self.dtype is not None):
+            raise MMPOError("--device and --dtype are for --engine hf; a server runs the model on its own device "
+                            "(pass --vllm-arg=--dtype=... to vllm serve)")
         if self.device is not None:
             from mmpo.models.load import check_device
 
@@ -67,4 +72,4 @@ class EvalOptions:
                "shuffle_images": self.shuffle_images, "seed": self.seed}
         if self.direct_max_new_tokens is not None:
             out["direct_max_new_tokens"] = self.direct_max_new_tokens
-        return out
+        return {**out, **self.engine_settings()}

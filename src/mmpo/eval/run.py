@@ -41,6 +41,7 @@ from mmpo.data.files import (
 )
 from mmpo.data.fingerprint import data_fingerprint, record_hash
 from mmpo.data.layout import EVAL_KEY_FILE, PREDICTIONS_FILE, SCORES_FILE
+from mmpo.engines.session import EngineSession, close_model
 from mmpo.errors import InputError, MMPOError, check_choice
 from mmpo.eval.options import EvalOptions
 
@@ -61,7 +62,7 @@ def run_eval(opts: EvalOptions) -> EvalResult:
     whose weights changed since, is refused.
     """
     from mmpo.data.files import check_distinct
-    from mmpo.models import load_model
+    from mmpo.engines.session import open_model
     from mmpo.models.load import check_checkpoint_dir, load_processor, weights_digest
     from mmpo.models.processors import refused_images
 
@@ -76,11 +77,10 @@ def run_eval(opts: EvalOptions) -> EvalResult:
     refused = refused_images(load_processor(opts.model, trust_remote_code=opts.trust_remote_code), records)
     if refused:  # a benchmark with a question left out would not compare with other runs: stop
         raise next(iter(refused.values()))
-    device = opts.device or _default_device()
+    device = (opts.device or _default_device()) if opts.engine == "hf" else None
     return evaluate_into(opts.out, records, opts, key=eval_key(opts, weights_digest(opts.model)),
-                         load=lambda: load_model(opts.model, device=device, dtype=opts.dtype,
-                                                 trust_remote_code=opts.trust_remote_code),
-                         extra_settings={"limit": opts.limit, "device": str(device)})
+                         load=lambda: open_model(opts, opts.model, device=device, dtype=opts.dtype),
+                         extra_settings={"limit": opts.limit, "device": None if device is None else str(device)})
 
 
 def eval_key(opts: EvalOptions, weights: str) -> dict[str, Any]:
@@ -110,15 +110,20 @@ def evaluate_into(out_dir: str | os.PathLike, records: Sequence[dict[str, Any]],
         write_json(out / EVAL_KEY_FILE, key)
         have = {(str(p["pid"]), p["mode"]) for p in done}
         missing = sum((rec["pid"], m) not in have for rec in records for m in opts.modes)
-        model, processor = load() if missing else (None, None)
         if done or changed:
             print(f"{out}: reusing {len(done)} predictions (same weights, settings and records), "
                   f"answering {missing} ({changed} of them again, as their record changed)", flush=True)
-        with JsonlAppender(out / PREDICTIONS_FILE, fsync_every=64, locked=True) as sink:
-            result = evaluate_model(model, processor, records, opts, done=done, on_prediction=sink.write,
-                                    model_name=model_name)
+        model, processor = load() if missing else (None, None)
+        try:
+            with JsonlAppender(out / PREDICTIONS_FILE, fsync_every=64, locked=True) as sink:
+                result = evaluate_model(model, processor, records, opts, done=done, on_prediction=sink.write,
+                                        model_name=model_name)
+        finally:
+            close_model(model)  # a server mmpo started stops here, also on an error or Ctrl-C
         write_jsonl(out / PREDICTIONS_FILE, result.predictions)  # record order, as an uninterrupted run
     result.scores["settings"].update(extra_settings or {})
+    if isinstance(model, EngineSession):
+        result.scores["settings"]["engine_run"] = model.settings()
     if done or changed:
         result.scores["resumed_predictions"] = len(done)
         result.scores["recomputed_predictions"] = changed
@@ -259,8 +264,14 @@ def _answer_mode(model, processor, records, opts: EvalOptions, mode: str, sel, i
         return []
     items = [(build_prompt(records[i], mode, opts.prompt_source), imgs[k]) for k, i in sel]
     try:
-        gens = greedy_generate(model, processor, items, max_new_tokens=capped_length(model, opts.limit_for(mode)),
-                               batch_size=opts.batch_size, progress=bar)
+        if isinstance(model, EngineSession):
+            from mmpo.eval.engine import engine_greedy
+
+            gens = engine_greedy(model, [str(records[i]["pid"]) for _, i in sel], items,
+                                 capped_length(model, opts.limit_for(mode)), bar)
+        else:
+            gens = greedy_generate(model, processor, items, max_new_tokens=capped_length(model, opts.limit_for(mode)),
+                                   batch_size=opts.batch_size, progress=bar)
     except ValueError as exc:
         _refusal(processor, records, sel, items, exc)
         raise

@@ -89,13 +89,14 @@ def evaluate(model: Path, records: list[dict[str, Any]], out: Path, opts: EvalOp
              name: str | None = None, loaded: tuple[Any, Any] | None = None, on_mismatch: str = "raise"):
     """Evaluate the checkpoint `model` on `records` into `out` (resumable); `loaded`: the model already in
     memory. Returns the `EvalResult`."""
+    from mmpo.engines.session import open_model
     from mmpo.eval.run import eval_key, evaluate_into
-    from mmpo.models import load_model
     from mmpo.models.load import weights_digest
 
     opts = dataclasses.replace(opts, model=str(model), out=str(out))
-    load = (lambda: loaded) if loaded is not None else (
-        lambda: load_model(model, device=opts.device, dtype=opts.dtype, trust_remote_code=opts.trust_remote_code))
+    # A model in memory is answered in this process; from disk, through the engine asked for.
+    load = (lambda: loaded) if loaded is not None and opts.engine == "hf" else (
+        lambda: open_model(opts, model, device=opts.device, dtype=opts.dtype))
     return evaluate_into(out, records, opts, key=eval_key(opts, weights_digest(model)), load=load,
                          on_mismatch=on_mismatch, model_name=name)
 

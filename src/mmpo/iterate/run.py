@@ -57,6 +57,9 @@ class IterateConfig:
 
     def __post_init__(self):
         check_options(self)
+        if "openai" in (self.sample.engine, self.eval.engine):
+            raise MMPOError("mmpo iterate trains a new model every round, which a server started beforehand does not "
+                            "serve: use --engine vllm (mmpo serves each round's model in turn) or --engine hf")
 
 
 def run_iterate(cfg: IterateConfig) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mmpo.data.prompts import PROMPT_SOURCES, PROMPT_STYLES
+from mmpo.engines.options import ENGINE_FIELDS, EngineOptions
 from mmpo.errors import ON_ERROR, MMPOError
 from mmpo.options import check_options, option
 
@@ -19,7 +20,7 @@ SAMPLE_STYLES = tuple(s for s in PROMPT_STYLES if s != "direct")  # sampling ask
 
 
 @dataclass
-class SampleOptions:
+class SampleOptions(EngineOptions):
     model: str | None = option(None, "model directory (Hugging Face layout)", required=True)
     data: str | None = option(None, "prompt records: .jsonl, .json, .parquet or a `datasets` folder (MathVista, "
                                     "M3CoT, ScienceQA, MathVerse shapes), or plain JSONL with image, question[, "
@@ -50,6 +51,7 @@ class SampleOptions:
 
     def __post_init__(self):
         check_options(self)
+        self.check_engine()
         if self.dropout_ratio >= 1:
             raise MMPOError(f"--dropout-ratio must be in (0, 1), got {self.dropout_ratio}")
         parse_shard(self.shard)
@@ -58,7 +60,9 @@ class SampleOptions:
         """What decides the samples (recorded in every line; a resumed run must match it)."""
         from mmpo.options import fields_of
 
-        return fields_of(self, skip=("out", "on_error", "progress", "data", "limit", "trust_remote_code"))
+        own = fields_of(self, skip=("out", "on_error", "progress", "data", "limit", "trust_remote_code",
+                                    *ENGINE_FIELDS))
+        return {**own, **self.engine_settings()}  # the HF engine's settings read as before engines came
 
 
 def parse_shard(text: str) -> tuple[int, int]:

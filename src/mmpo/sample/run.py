@@ -49,6 +49,7 @@ from mmpo.data.fingerprint import record_hash
 from mmpo.data.layout import SAMPLES_IMAGES_SUFFIX, sample_line, samples_stats_path
 from mmpo.errors import InputError, MMPOError, check_choice
 from mmpo.sample.options import SAMPLE_STYLES, SampleOptions, parse_shard
+from mmpo.sample.responses import prompt_seed, response_item, split_words
 
 __all__ = ["SAMPLE_STYLES", "SampleOptions", "parse_shard", "prompt_seed", "read_prompts", "run_sampling"]
 
@@ -106,6 +107,8 @@ def _run_sampling(opts: SampleOptions, out: Path, on_mismatch: str) -> dict[str,
                "recomputed": stale, "written": n_written, "responses": n_resp, "seconds": round(seconds, 3),
                "responses_per_s": round(n_resp / seconds, 3) if seconds > 0 and n_resp else None,
                "skips": {"count": len(skips), "items": skips}}
+    if opts.engine != "hf":  # where the responses came from (addresses are not part of the resume key)
+        summary["engine"] = {"engine": opts.engine, "base_url": list(opts.base_url), "served_model": opts.served_model}
     write_json(samples_stats_path(out), summary)
     return summary
 
@@ -137,21 +140,28 @@ def _shard_records(opts: SampleOptions, skips: list) -> list[dict[str, Any]]:
 
 def _write_samples(opts: SampleOptions, out: Path, records, settings, done: set[str], skips, bar) -> tuple[int, int]:
     """Sample every prompt not in `done` and append its line; returns (lines written, responses)."""
-    from mmpo.data.images import load_image
-    from mmpo.models import load_model
-
     refused = _refused_before_loading(opts, [r for r in records if r["pid"] not in done])
+    # Fixed chunks of the shard, so a resumed batch holds the same prompts as the first try. A server
+    # answers each prompt alone (its own seed), so its chunks are only sized to keep it busy.
+    step = opts.batch_size if opts.engine == "hf" else max(opts.batch_size, 4 * opts.concurrency)
+    with JsonlAppender(out, locked=True) as sink:
+        return _write_chunks(opts, records, settings, done, skips, bar, refused, step, sink)
+
+
+def _write_chunks(opts, records, settings, done, skips, bar, refused, step, sink) -> tuple[int, int]:
+    from mmpo.data.images import load_image
+    from mmpo.engines.session import close_model, open_model
+
     model = processor = None
     source = Path(opts.data).stem
     n_written = n_resp = 0
-    with JsonlAppender(out, locked=True) as sink:
-        # Fixed chunks of the shard, so a resumed batch holds the same prompts as the first try.
-        for start in range(0, len(records), opts.batch_size):
-            chunk = records[start:start + opts.batch_size]
+    try:
+        for start in range(0, len(records), step):
+            chunk = records[start:start + step]
             if all(r["pid"] in done for r in chunk):
                 continue
             if model is None:
-                model, processor = load_model(opts.model, trust_remote_code=opts.trust_remote_code)
+                model, processor = open_model(opts, opts.model)
                 if opts.dropout_ntp:
                     _check_text_only(processor)
             batch, images = [], []
@@ -172,6 +182,8 @@ def _write_samples(opts: SampleOptions, out: Path, records, settings, done: set[
                 n_resp += len(resp)
                 if bar is not None:
                     bar.update(1)
+    finally:
+        close_model(model)  # a server mmpo started stops here, also on an error or Ctrl-C
     return n_written, n_resp
 
 
@@ -221,11 +233,6 @@ def _generate(opts: SampleOptions, model, processor, batch, images, done: set[st
     keep = [k for k in range(len(batch)) if k not in bad]
     return _generate(opts, model, processor, [batch[k] for k in keep], [images[k] for k in keep], done, skips, bar)
 
-
-def prompt_seed(seed: int, pid: str, salt: str = "") -> int:
-    """A 63-bit seed from (seed, pid): the same prompt gets the same samples in any shard or rerun."""
-    digest = hashlib.sha256(f"{seed}\x00{pid}\x00{salt}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def read_prompts(data: str | os.PathLike, *, on_error: str = "raise",
@@ -347,22 +354,15 @@ def prompt_for(rec: dict[str, Any], style: str, source: str) -> str:
         raise InputError(str(exc), path=rec.get("_source"), field="query", **(rec.get("_where") or {})) from None
 
 
-def _split_words(text: str, ratio: float) -> str | None:
-    """The text up to the end of its first `ratio` share of whitespace-separated words (None if < 2 words)."""
-    spans, pos = [], 0
-    for word in text.split():
-        start = text.index(word, pos)
-        pos = start + len(word)
-        spans.append(pos)
-    if len(spans) < 2:
-        return None
-    k = min(len(spans) - 1, max(1, int(len(spans) * ratio)))
-    return text[: spans[k - 1]]
-
 
 def _responses(opts, model, processor, batch, images) -> list[list[dict[str, Any]]]:
-    from mmpo.answers import check_answer, extract_answer
     from mmpo.data.chat import chat_prompt
+    from mmpo.engines.session import EngineSession
+
+    if isinstance(model, EngineSession):
+        from mmpo.sample.engine import engine_responses
+
+        return engine_responses(opts, model, batch, images)
     from mmpo.models.load import capped_length
     from mmpo.sample.prefill import decode, draw_samples
 
@@ -372,21 +372,12 @@ def _responses(opts, model, processor, batch, images) -> list[list[dict[str, Any
                          top_k=opts.top_k, max_new_tokens=capped_length(model, opts.max_new_tokens))
     out = []
     for rec, comps in zip(batch, drawn):
-        has_gt = rec.get("answer") not in (None, "")
-        resp = []
-        for c in comps:
-            text = decode(processor, c)
-            if has_gt:
-                v = check_answer(text, rec)
-                item = {"text": text, "extracted": v.extracted, "verdict": v.verdict}
-            else:
-                item = {"text": text, "extracted": extract_answer(text), "verdict": None}
-            item["truncated"] = c.truncated
-            resp.append(item)
-        if opts.dropout_ntp and not has_gt and rec["image_path"] is not None:
+        resp = [response_item(rec, decode(processor, c), c.truncated) for c in comps]
+        if opts.dropout_ntp and rec.get("answer") in (None, "") and rec["image_path"] is not None:
             _dropout_ntp(opts, model, processor, rec, resp)
         out.append(resp)
     return out
+
 
 
 def _check_text_only(processor) -> None:
@@ -406,7 +397,7 @@ def _dropout_ntp(opts, model, processor, rec, resp) -> None:
     from mmpo.models.load import capped_length
     from mmpo.sample.prefill import decode, draw_samples
 
-    todo = [(j, p) for j, r in enumerate(resp) if (p := _split_words(r["text"], opts.dropout_ratio)) is not None]
+    todo = [(j, p) for j, r in enumerate(resp) if (p := split_words(r["text"], opts.dropout_ratio)) is not None]
     if not todo:
         return
     head = chat_prompt(processor, rec["_prompt"], image=False)
