@@ -72,9 +72,9 @@ def check_family(arch: str, folder: Path) -> dict:
             row["prompt ids"] = "differ: " + str(exc).split(": ", 1)[-1][:160]
         texts = [chat_prompt(processor, q, image=True) for q in QUESTIONS]
         hf = draw_samples(model, processor, texts, [image] * len(texts), n=1, seeds=[0] * len(texts),
-                          temperature=0.0, max_new_tokens=MAX_TOKENS)
+                          temperature=0.0, top_k=0, max_new_tokens=MAX_TOKENS)
         hf_text = greedy_generate(model, processor, [(q, image) for q in QUESTIONS], max_new_tokens=MAX_TOKENS)
-        reqs = [ChatRequest(pid=f"g{i}", text=q, image=image, temperature=0.0, max_tokens=MAX_TOKENS)
+        reqs = [ChatRequest(pid=f"g{i}", text=q, image=image, temperature=0.0, top_k=0, max_tokens=MAX_TOKENS)
                 for i, q in enumerate(QUESTIONS)]
         got = client.complete(reqs)
         same_ids = sum(list(g[0].token_ids[: g[0].num_tokens]) == h[0].tokens for g, h in zip(got, hf))
@@ -82,10 +82,10 @@ def check_family(arch: str, folder: Path) -> dict:
         row["greedy = HF"] = f"{same_ids}/{len(QUESTIONS)} ids, {same_text}/{len(QUESTIONS)} texts"
         prefix = "There are 3 red"
         cont_hf = draw_samples(model, processor, [chat_prompt(processor, QUESTIONS[0], image=False) + prefix], None,
-                               n=1, seeds=[0], temperature=0.0, max_new_tokens=MAX_TOKENS)[0][0]
+                               n=1, seeds=[0], temperature=0.0, top_k=0, max_new_tokens=MAX_TOKENS)[0][0]
         try:
             check_prompt_tokens(client, processor, QUESTIONS[0], assistant_prefix=prefix)
-            cont = client.complete([ChatRequest(pid="c", text=QUESTIONS[0], assistant_prefix=prefix, temperature=0.0,
+            cont = client.complete([ChatRequest(pid="c", text=QUESTIONS[0], assistant_prefix=prefix, temperature=0.0, top_k=0,
                                                 max_tokens=MAX_TOKENS)])[0][0]
             row["continuation = HF"] = "yes" if list(cont.token_ids[: cont.num_tokens]) == cont_hf.tokens else "no"
         except MMPOError as exc:

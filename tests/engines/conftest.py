@@ -47,10 +47,11 @@ def engine_data(tmp_path_factory):
 @pytest.fixture(scope="session")
 def served(vllm_bin, tmp_path_factory):
     """A tiny fp32 Qwen2-VL (32-dim heads, what vLLM's CPU kernels take) and a vLLM server serving it."""
+    from _support import ENGINE_SHARED_SERVER_ARCH
     from mmpo.engines.server import VLLMServer
     from mmpo.models import save_tiny
 
-    model = save_tiny("qwen2_vl", "serve", tmp_path_factory.mktemp("serve-qwen2_vl"), seed=0)
+    model = save_tiny(ENGINE_SHARED_SERVER_ARCH, "serve", tmp_path_factory.mktemp("serve"), seed=0)
     server = VLLMServer(model, executable=vllm_bin, extra_args=SERVE_ARGS,
                         log_path=tmp_path_factory.mktemp("vllm-log") / "server.log")
     server.start()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from _support import ENGINE_OWN_SERVER_ARCHS
 from mmpo.cli import main
 from mmpo.data.layout import VERDICTS
 
@@ -154,7 +155,7 @@ def _server_processes(model: Path) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("arch", ["llava", "internvl"])
+@pytest.mark.parametrize("arch", ENGINE_OWN_SERVER_ARCHS)
 def test_engine_vllm_serves_the_family_and_equals_hf(arch, vllm_bin, serve_args, engine_data, tmp_path):
     """mmpo starts vllm serve itself; SIGKILL of mmpo takes the server with it; the rerun equals HF."""
     from mmpo.models import save_tiny

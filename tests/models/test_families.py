@@ -101,7 +101,7 @@ def test_readme_support_table_is_what_the_tests_check():
     (tests/train/test_trl_parity.py, the lists in tests/_support.py)."""
     from pathlib import Path
 
-    from _support import TRL_BOTH_FORWARDS, TRL_SHARED_PREFIX_ONLY
+    from _support import ENGINE_TESTED_ARCHS, TRL_BOTH_FORWARDS, TRL_SHARED_PREFIX_ONLY
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Supported model families", 1)[1].split("\n## ", 1)[0]
@@ -110,7 +110,9 @@ def test_readme_support_table_is_what_the_tests_check():
     table = {row[1].strip("`"): row[2:] for row in rows}
     assert list(table) == list(ARCHS)
     assert PREFILL_REUSE_TYPES <= set(ARCHS) and SHARED_PREFIX_TYPES <= set(ARCHS)  # every claim has a tiny model
-    for arch, (loads, prefill, shared, trl) in table.items():
+    for arch, (loads, prefill, shared, trl, engine) in table.items():
+        # vLLM: "tested" only where tests/engines compares greedy vLLM with HF; others say what the bench saw.
+        assert engine.startswith("tested") == (arch in ENGINE_TESTED_ARCHS), arch
         assert loads == "yes", arch
         assert prefill == ("yes" if arch in PREFILL_REUSE_TYPES else "no"), arch
         assert shared == ("yes" if arch in SHARED_PREFIX_TYPES else "no"), arch

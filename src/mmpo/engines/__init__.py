@@ -5,7 +5,7 @@
         client = ChatClient(server.base_url, server.served_model_name, concurrency=16)
         check_served_model(client)
         check_prompt_tokens(client, processor, first_prompt_text, first_image)
-        for samples in client.imap(ChatRequest(pid, text, image, n=8, seed=s) for ...):
+        for samples in client.imap(ChatRequest(pid, text, 1.0, 50, 512, image=image, n=8, seed=s) for ...):
             ...                                                            # input order
 
 - `server.VLLMServer`: the server as a child process (a watchdog ends its whole tree with mmpo).

@@ -70,7 +70,7 @@ def check_prompt_tokens(client: ChatClient, processor: Any, text: str, image: An
 
     ours = mmpo_prompt_ids(processor, text, image, assistant_prefix)
     req = ChatRequest(pid=pid, text=text, image=None if assistant_prefix is not None else image,
-                      assistant_prefix=assistant_prefix, n=1, temperature=0.0, max_tokens=1)
+                      assistant_prefix=assistant_prefix, n=1, temperature=0.0, top_k=0, max_tokens=1)
     try:
         img_id = image_token_id(processor)
     except (AttributeError, TypeError, ValueError):

@@ -40,11 +40,12 @@ from mmpo.errors import MMPOError
 class ChatRequest:
     pid: str  # names the request in errors (the record's pid)
     text: str  # the user turn's text (no chat template: the server applies the model's)
+    # The stage's settings, always given by the caller (their defaults live in the stage's options).
+    temperature: float
+    top_k: int  # 0: off
+    max_tokens: int
     image: Any = None  # a PIL image, or None for a text-only turn
     n: int = 1
-    temperature: float = 1.0
-    top_k: int = 0  # 0: off
-    max_tokens: int = 512
     seed: int | None = None  # per request; the caller derives it as the HF path does (sample.responses.prompt_seed)
     assistant_prefix: str | None = None  # continue this partial assistant message (sent without the image)
 

@@ -17,7 +17,7 @@ from mmpo.eval.generate import Generation
 def engine_greedy(session: Any, pids: list[str], items: list[tuple[str, Any]], max_tokens: int,
                   progress: Any = None) -> list[Generation]:
     """Greedy continuations of each (user text, image or None), in order."""
-    reqs = [ChatRequest(pid=pid, text=text, image=image, n=1, temperature=0.0, max_tokens=max_tokens)
+    reqs = [ChatRequest(pid=pid, text=text, image=image, n=1, temperature=0.0, top_k=0, max_tokens=max_tokens)
             for pid, (text, image) in zip(pids, items)]
     for req in reqs[:1]:
         session.check_prompt(req.text, req.image)
