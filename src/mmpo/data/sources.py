@@ -1,5 +1,5 @@
 """Rows from any container a data set ships in: JSONL, JSON (a list, or a dict keyed by id), parquet
-files, and `datasets` folders written by `save_to_disk`.
+files, `datasets` folders written by `save_to_disk`, and VLMEvalKit's TSV (base64 images).
 
     for where, row in iter_rows("testmini.parquet"):   # where: {"path", "line"} or {"path", "record"}
         ...
@@ -63,6 +63,8 @@ def iter_rows(path: str | os.PathLike, *, on_malformed: Callable[[InputError], N
         yield from _parquet_rows(path)
     elif suffix == ".json":
         yield from _json_rows(path)
+    elif suffix == ".tsv":
+        yield from _tsv_rows(path)
     else:
         for line, obj in iter_jsonl(path, on_malformed=on_malformed, missing=missing):
             yield {"path": path, "line": line}, obj
@@ -84,6 +86,56 @@ def _json_rows(path: Path) -> Iterator[tuple[dict, Any]]:
             yield {"path": path, "record": i}, rec
     else:
         raise InputError(f"expected a list or a dict of records, got {type(data).__name__}", path=path)
+
+
+def _tsv_rows(path: Path) -> Iterator[tuple[dict, Any]]:
+    """VLMEvalKit's benchmark TSVs: a header line, one question per line (1-based `line`, counting the
+    header as line 1), empty cells as None. `image` holds base64 image bytes (or a list of them written
+    as a Python/JSON list), or the `index` of an earlier row whose image it shares (VLMEvalKit stores a
+    repeated image once); each becomes a `{"bytes", "path"}` dict, as Hub image columns are kept."""
+    import csv
+
+    csv.field_size_limit(1 << 31)  # one cell holds a whole base64 image
+    by_index: dict[str, Any] = {}
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            reader = csv.reader(fh, delimiter="\t")
+            header = next(reader, None)
+            if not header:
+                raise InputError("empty TSV file (no header line)", path=path)
+            header = [h.strip() for h in header]
+            for n, cells in enumerate(reader, start=2):
+                if not any(c.strip() for c in cells):
+                    continue
+                if len(cells) != len(header):
+                    raise InputError(f"{len(cells)} cells for {len(header)} columns", path=path, line=n)
+                row = {h: (c if c != "" else None) for h, c in zip(header, cells)}
+                if row.get("image") is not None:
+                    row["image"] = _tsv_image(row["image"], by_index, path, n)
+                if row.get("index") is not None:
+                    by_index[str(row["index"])] = row.get("image")
+                yield {"path": path, "line": n}, row
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start}: {exc.reason})", path=path) from None
+    except csv.Error as exc:
+        raise InputError(f"not a readable TSV file ({exc})", path=path) from None
+
+
+def _tsv_image(cell: str, by_index: dict[str, Any], path: Path, line: int) -> Any:
+    import base64
+    import binascii
+
+    text = cell.strip()
+    if len(text) <= 64 and text in by_index:  # a reference to an earlier row's image
+        return by_index[text]
+    if text.startswith("["):
+        items = [s.strip().strip("'\"") for s in text[1:-1].split(",") if s.strip()]
+        return [_tsv_image(s, by_index, path, line) for s in items]
+    try:
+        return {"bytes": base64.b64decode(text, validate=True), "path": None}
+    except (binascii.Error, ValueError):
+        raise InputError("neither base64 image bytes nor the index of an earlier row", path=path, line=line,
+                         field="image") from None
 
 
 def _parquet_rows(path: Path, batch_size: int = 256) -> Iterator[tuple[dict, Any]]:
