@@ -66,6 +66,8 @@ def test_response_from_stdin(capsys, monkeypatch):
     (["--answer", "1", "--rel-tol", "-0.5", "x"], "--rel-tol"),
     (["--answer", "1", "--choices", "A,,B", "x"], "empty option"),
     (["--answer", "1", "--choices", "[1, 2", "x"], "not a JSON list"),
+    (["x"], "--answer is required"),
+    (["--record", "{}", "--answer", "1", "x"], "--record is for --benchmark"),
 ])
 def test_bad_arguments_exit_2_with_a_message(capsys, argv, message):
     assert main(["check", *argv]) == 2
@@ -76,7 +78,6 @@ def test_bad_arguments_exit_2_with_a_message(capsys, argv, message):
 @pytest.mark.parametrize("argv", [
     ["--answer", "1", "--type", "bogus", "x"],  # not a choice
     ["--answer", "1"],  # no response
-    ["x"],  # no --answer
 ])
 def test_argparse_errors_exit_2(capsys, argv):
     with pytest.raises(SystemExit) as exc:

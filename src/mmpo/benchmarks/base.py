@@ -62,6 +62,29 @@ class Benchmark:
         "n": int}}}}; `metrics` holds `primary`'s value under its name too."""
         raise NotImplementedError
 
+    def record(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The record of one row as the benchmark ships it (a JSON object, one line of its JSONL form),
+        read by `read`; for a row that `read` asks in several forms (CRPE's rotations), the first.
+        Errors name the row as `--record` (`mmpo check --benchmark NAME --record JSON`)."""
+        import json
+        import tempfile
+        from pathlib import Path
+
+        from mmpo.errors import InputError
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "record.jsonl"
+            path.write_text(json.dumps(dict(row), ensure_ascii=False) + "\n", encoding="utf-8")
+            try:
+                records = self.read(path)
+            except InputError as exc:
+                raise InputError(exc.reason, path="--record", field=exc.field) from None
+        if not records:
+            raise InputError(f"{self.name} reads no record from this row", path="--record")
+        rec = records[0]
+        rec["_source"], rec["_where"], rec["_line"] = "--record", {}, None
+        return rec
+
     @property
     def modes(self) -> tuple[str, ...]:
         return ("direct", "cot")

@@ -5,6 +5,11 @@ Usage:
     mmpo check --answer 8/11 --choices 5/11,8/11,3/11 "The answer is (B) 8/11"
     mmpo check --answer '[1, 2]' --type list --scoring mathvista "[1,2]"
     echo "Final answer: 12" | mmpo check --answer 12 --json -
+    mmpo check --benchmark pope --record '{"question": "Is there a dog?", "answer": "no", "category": "random"}' \
+        "No, there is not."
+
+With `--benchmark NAME --record JSON` (one row as that benchmark ships it, images left out), the
+benchmark's own rule decides, and the verdict is printed alone on the first line, then its other fields.
 
 Prints the extracted answer and the verdict (correct, incorrect or format_failure); `--json` prints
 {"extracted": ..., "verdict": ...}. The exit status is 0 whatever the verdict, 2 on bad arguments.
@@ -21,7 +26,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     from mmpo.answers import ANSWER_TYPES, QUESTION_TYPES, SCORINGS
 
     p.add_argument("response", help="the model's response; '-' reads it from standard input")
-    p.add_argument("--answer", required=True, help="the gold answer (the record's `answer`)")
+    p.add_argument("--answer", help="the gold answer (the record's `answer`); required without --benchmark")
+    p.add_argument("--benchmark", metavar="NAME", help="score by this benchmark's rule (`mmpo eval --benchmark list`)")
+    p.add_argument("--record", metavar="JSON", help="with --benchmark: one row as the benchmark ships it, as a JSON "
+                                                    "object (or a path to a .json file holding one)")
+    p.add_argument("--mode", choices=("direct", "cot"), default="cot",
+                   help="with --benchmark: the prompt mode the response answered (default cot)")
     p.add_argument("--type", dest="answer_type", choices=ANSWER_TYPES,
                    help="the record's answer_type (default: text for choices, else guessed from --answer)")
     p.add_argument("--question-type", choices=QUESTION_TYPES,
@@ -56,12 +66,49 @@ def _choices(text: str | None) -> list[str] | None:
     return items
 
 
+def _benchmark_check(args: argparse.Namespace, response: str) -> int:
+    from pathlib import Path
+
+    from mmpo.benchmarks import get_benchmark
+    from mmpo.data.files import parse_json
+    from mmpo.errors import MMPOError
+
+    if args.record is None:
+        raise MMPOError("--benchmark needs --record JSON (one row as the benchmark ships it)")
+    if args.answer is not None:
+        raise MMPOError("--answer is for generic records; with --benchmark the gold answer is in --record")
+    text = args.record
+    if not text.lstrip().startswith("{") and Path(text).is_file():
+        text = Path(text).read_text(encoding="utf-8")
+    row = parse_json(text, path="--record")
+    if not isinstance(row, dict):
+        raise MMPOError(f"--record: expected a JSON object, got {type(row).__name__}")
+    bench = get_benchmark(args.benchmark)
+    if bench.kind == "judge":
+        raise MMPOError(f"{args.benchmark} is scored by an LLM judge, not a rule; see docs/benchmarks.md")
+    fields = bench.check(response, bench.record(row), args.mode)
+    if args.json:
+        print(json.dumps(fields, ensure_ascii=False, default=str))
+        return 0
+    print(fields["verdict"])
+    for key, value in fields.items():
+        if key != "verdict":
+            print(f"{key + ':':<11} {value if value is not None else '(none)'}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from mmpo.answers import check_answer
     from mmpo.answers.normalize import parse_number
     from mmpo.answers.symbolic import looks_symbolic
     from mmpo.errors import MMPOError
 
+    if args.benchmark is not None:
+        return _benchmark_check(args, sys.stdin.read() if args.response == "-" else args.response)
+    if args.record is not None:
+        raise MMPOError("--record is for --benchmark NAME")
+    if args.answer is None:
+        raise MMPOError("--answer is required (or --benchmark NAME --record JSON)")
     if args.precision is not None and not 0 <= args.precision <= 15:
         raise MMPOError(f"--precision must be between 0 and 15, got {args.precision}")
     if args.rel_tol is not None and not args.rel_tol >= 0:

@@ -4,6 +4,9 @@ Usage:
     mmpo eval --model models/tiny --data data/test.jsonl --out evals/tiny
     mmpo eval --model runs/mpo --data testmini.json --out evals/mpo --scoring mathvista --limit 200
     mmpo eval --model runs/mpo --data data/test.jsonl --out evals/mpo-shuffled --shuffle-images --modes cot
+    mmpo eval --benchmark list                                              # the named benchmarks
+    mmpo eval --model runs/mpo --benchmark pope --data POPE.tsv --out evals/mpo/pope
+    mmpo eval --model runs/mpo --suite paper --data-root benchmarks/ --out evals/mpo   # all it finds
 
 Writes DIR/predictions.jsonl (pid, mode, response, extracted, verdict per record and mode) and
 DIR/scores.json (accuracy, format-failure rate and breakdowns per mode), then prints a markdown table.
@@ -32,7 +35,17 @@ def run(args: argparse.Namespace) -> int:
     from mmpo.eval.run import run_eval
     from mmpo.options import from_arguments
 
+    if args.benchmark == "list":
+        print(benchmarks_table())
+        return 0
     opts = from_arguments(EvalOptions, args)
+    if opts.suite:
+        from mmpo.eval.suite import SUITE_FILE, run_suite, suite_markdown
+
+        summary = run_suite(opts)
+        print(suite_markdown(summary))
+        print(f"wrote {Path(opts.out) / SUITE_FILE}")
+        return 0
     result = run_eval(opts)
     print(scores_markdown(result.scores))
     cut = sum(m.get("truncated", 0) for m in result.scores["modes"].values())
@@ -42,3 +55,20 @@ def run(args: argparse.Namespace) -> int:
     out = Path(opts.out)
     print(f"wrote {out / PREDICTIONS_FILE} and {out / SCORES_FILE}")
     return 0
+
+
+def benchmarks_table() -> str:
+    """`mmpo eval --benchmark list`: each named benchmark, what it reads and how it scores."""
+    from mmpo.benchmarks import BENCHMARK_NAMES, available, get_benchmark
+
+    have = set(available())
+    blocks = []
+    for name in BENCHMARK_NAMES:
+        if name not in have:
+            blocks.append(f"{name}\n  (not available in this version)")
+            continue
+        b = get_benchmark(name)
+        blocks.append(f"{name}: {b.title} ({'LLM judge' if b.kind == 'judge' else 'rule-scored'}; "
+                      f"table shows {b.primary})\n  reads:   {b.reads}\n  scoring: {b.scoring}\n"
+                      f"  source:  {b.source}\n  suite looks for: {', '.join(b.files) or '-'}")
+    return "\n".join(blocks)

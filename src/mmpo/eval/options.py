@@ -20,10 +20,17 @@ from mmpo.options import check_options, comma_list, option
 
 @dataclass
 class EvalOptions(EngineOptions):
-    model: str | None = option(None, "checkpoint directory (weights + processor)", required=True)
-    data: str | None = option(None, "benchmark records: .jsonl, .json (list or dict), .parquet, or a `datasets` "
-                                    "folder; MathVista, M3CoT, ScienceQA, MathVerse shapes", required=True)
-    out: str | None = option(None, "output directory", required=True)
+    # Required (checked by run_eval), but not by argparse: `--benchmark list` needs none of them.
+    model: str | None = option(None, "checkpoint directory (weights + processor); required")
+    data: str | None = option(None, "benchmark records: .jsonl, .json (list or dict), .parquet, .tsv (VLMEvalKit), "
+                                    "or a `datasets` folder; MathVista, M3CoT, ScienceQA, MathVerse shapes; "
+                                    "required unless --suite")
+    out: str | None = option(None, "output directory; required")
+    benchmark: str | None = option(None, "a named benchmark (docs/benchmarks.md): read as it ships, asked with its "
+                                         "prompts, scored by its rule; `list` prints them", metavar="NAME")
+    suite: str | None = option(None, "`paper`: every benchmark of the paper's table whose files are under "
+                                     "--data-root, each into OUT/NAME", choices=("paper",))
+    data_root: str | None = option(None, "the folder --suite searches for benchmark files")
     modes: tuple[str, ...] = option(("direct", "cot"), "comma-separated: direct, cot, boxed", parse=comma_list,
                                     choices=PROMPT_STYLES, metavar="MODES")
     scoring: str = option("default", "answer checking rules (mathvista: the official benchmark's)",
@@ -53,6 +60,21 @@ class EvalOptions(EngineOptions):
                 raise MMPOError(f"--modes: unknown mode {mode!r}; choose from {', '.join(PROMPT_STYLES)}")
         check_options(self)
         self.check_engine()
+        if self.benchmark is not None and self.benchmark != "list":
+            from mmpo.benchmarks import get_benchmark
+
+            get_benchmark(self.benchmark)  # an unknown name fails now, listing the known ones
+        if self.benchmark or self.suite:
+            for name, default in (("scoring", "default"), ("prompt_source", "auto")):
+                if getattr(self, name) != default:
+                    raise MMPOError(f"--{name.replace('_', '-')} is for generic records; a named benchmark "
+                                    "asks and scores by its own rules")
+        if self.suite and self.benchmark:
+            raise MMPOError("--suite runs every benchmark it finds; drop --benchmark")
+        if self.suite and not self.data_root:
+            raise MMPOError("--suite needs --data-root (the folder holding the benchmarks' files)")
+        if self.data_root and not self.suite:
+            raise MMPOError("--data-root is for --suite; for one benchmark pass --data")
         if self.engine != "hf" and (self.device is not None or self.dtype is not None):
             raise MMPOError("--device and --dtype are for --engine hf; a server runs the model on its own device "
                             "(pass --vllm-arg=--dtype=... to vllm serve)")
@@ -72,4 +94,6 @@ class EvalOptions(EngineOptions):
                "shuffle_images": self.shuffle_images, "seed": self.seed}
         if self.direct_max_new_tokens is not None:
             out["direct_max_new_tokens"] = self.direct_max_new_tokens
+        if self.benchmark is not None:
+            out["benchmark"] = self.benchmark
         return {**out, **self.engine_settings()}

@@ -12,6 +12,10 @@ come, then scores.json) and resumes it: a rerun reuses the predictions made unde
 weights and settings) of records whose hash is unchanged, and answers the rest. `run_eval` (`mmpo eval`),
 `mmpo iterate` and the demo all write their folders through it.
 
+A named benchmark (`opts.benchmark`, `mmpo.benchmarks`) replaces the three generic parts: its reader
+reads the files as they ship, its prompts ask, its rule scores (`prompt_of`, `verdict_fields`), and
+scores.json gets a "benchmark" block with its own metrics per mode (`benchmark_scores`).
+
 Scores: per mode n, accuracy (fraction) with a Wilson 95% interval, format-failure rate, truncated count, the
 share of degenerately repetitive responses (`mmpo.eval.repetition`) and of responses cut before any answer, and
 breakdowns by question_type, answer_type, metadata.category and skill (metadata.skills). A record with
@@ -70,7 +74,7 @@ def run_eval(opts: EvalOptions) -> EvalResult:
         if not getattr(opts, name):
             raise MMPOError(f"--{name} is required")
     check_distinct(opts.out, {"--model": opts.model, "--data": opts.data})
-    records = load_eval_records(opts.data, limit=opts.limit)
+    records = load_eval_records(opts.data, limit=opts.limit, benchmark=opts.benchmark)
     check_checkpoint_dir(opts.model)
     if opts.shuffle_images:
         derangement(len(records), opts.seed)  # fail now on a single record, not after loading the model
@@ -158,15 +162,36 @@ def _reusable(out: Path, records, opts: EvalOptions, key: dict[str, Any], on_mis
 def check_prompts(records: Sequence[dict[str, Any]], opts: EvalOptions) -> None:
     """Every record's prompt in every mode can be built (`--prompt-source query` needs a query), before a
     model loads; the first that cannot is an InputError naming its record."""
-    from mmpo.data.prompts import build_prompt
-
     for rec in records:
         for mode in opts.modes:
             try:
-                build_prompt(rec, mode, opts.prompt_source)
+                prompt_of(rec, mode, opts)
             except ValueError as exc:
                 raise InputError(str(exc), path=rec.get("_source"), field="query",
                                  **(rec.get("_where") or {"line": rec.get("_line")})) from None
+
+
+def prompt_of(record: dict[str, Any], mode: str, opts: EvalOptions) -> str:
+    """The question as asked in `mode`: the named benchmark's prompt, else mmpo's (`build_prompt`)."""
+    if opts.benchmark:
+        from mmpo.benchmarks import get_benchmark
+
+        return get_benchmark(opts.benchmark).prompt(record, mode)
+    from mmpo.data.prompts import build_prompt
+
+    return build_prompt(record, mode, opts.prompt_source)
+
+
+def verdict_fields(response: str | None, record: dict[str, Any], mode: str, opts: EvalOptions) -> dict[str, Any]:
+    """The scored fields of one prediction: extracted and verdict (and the benchmark's own, score first)."""
+    if opts.benchmark:
+        from mmpo.benchmarks import get_benchmark
+
+        return get_benchmark(opts.benchmark).check(response, record, mode)
+    from mmpo.answers import check_answer
+
+    v = check_answer(response, record, scoring=opts.scoring, lenient=_lenient(mode))
+    return {"extracted": v.extracted, "verdict": v.verdict}
 
 
 def _lenient(mode: str) -> bool | None:
@@ -214,6 +239,8 @@ def evaluate_model(model: Any, processor: Any, records: Sequence[dict[str, Any]]
         "elapsed_s": round(elapsed, 3),
         "modes": score_predictions(records, predictions, opts.modes),
     }
+    if opts.benchmark:
+        scores["benchmark"] = benchmark_scores(opts.benchmark, predictions, opts.modes)
     return EvalResult(predictions=predictions, scores=scores)
 
 
@@ -255,14 +282,12 @@ def _answer(model, processor, records, opts: EvalOptions, perm, images, done_map
 
 def _answer_mode(model, processor, records, opts: EvalOptions, mode: str, sel, imgs, perm, bar) -> list[dict]:
     """One mode's answers to the (chunk position, record index) pairs `sel`, as predictions."""
-    from mmpo.answers import check_answer
-    from mmpo.data.prompts import build_prompt
     from mmpo.eval.generate import greedy_generate
     from mmpo.models.load import capped_length
 
     if not sel:
         return []
-    items = [(build_prompt(records[i], mode, opts.prompt_source), imgs[k]) for k, i in sel]
+    items = [(prompt_of(records[i], mode, opts), imgs[k]) for k, i in sel]
     try:
         if isinstance(model, EngineSession):
             from mmpo.eval.engine import engine_greedy
@@ -278,14 +303,23 @@ def _answer_mode(model, processor, records, opts: EvalOptions, mode: str, sel, i
     out = []
     for (_, i), g in zip(sel, gens):
         rec = records[i]
-        v = check_answer(g.text, rec, scoring=opts.scoring, lenient=_lenient(mode))
-        pred = {"pid": rec["pid"], "mode": mode, "response": g.text, "extracted": v.extracted,
-                "verdict": v.verdict, "num_tokens": g.num_tokens, "truncated": g.truncated,
+        pred = {"pid": rec["pid"], "mode": mode, "response": g.text,
+                **verdict_fields(g.text, rec, mode, opts), "num_tokens": g.num_tokens, "truncated": g.truncated,
                 "qhash": record_hash(rec)}
         if opts.shuffle_images:
             pred["image_from"] = records[perm[i]]["pid"]
         out.append(pred)
     return out
+
+
+def benchmark_scores(name: str, predictions: Sequence[dict[str, Any]], modes: Sequence[str]) -> dict[str, Any]:
+    """scores.json's "benchmark" block: the benchmark's own metrics of each mode (`Benchmark.summarize`)."""
+    from mmpo.benchmarks import get_benchmark
+
+    bench = get_benchmark(name)
+    return {"name": bench.name, "title": bench.title, "kind": bench.kind, "primary": bench.primary,
+            "scale": bench.scale, "source": bench.source,
+            "modes": {m: bench.summarize([p for p in predictions if p["mode"] == m]) for m in modes}}
 
 
 def _refusal(processor, records, sel, items, exc: Exception) -> None:
@@ -308,14 +342,21 @@ def _bar(opts: EvalOptions, total: int, todo: int):
     return tqdm(total=total, initial=total - todo, desc="eval", unit="answer", dynamic_ncols=True)
 
 
-def load_eval_records(path: str | os.PathLike, *, limit: int | None = None) -> list[dict[str, Any]]:
+def load_eval_records(path: str | os.PathLike, *, limit: int | None = None,
+                      benchmark: str | None = None) -> list[dict[str, Any]]:
     """Validated records that all have an answer (`mmpo.data.records.read_records`: any file or dataset
-    folder it reads). Images are checked to exist now, before any model is loaded."""
+    folder it reads; a named benchmark's own reader). Images are checked to exist now, before any model
+    is loaded."""
     from mmpo.data.records import read_records
 
     if limit is not None and limit < 1:
         raise MMPOError(f"--limit must be >= 1, got {limit}")
-    records = read_records(path, require_answer=True)
+    if benchmark:
+        from mmpo.benchmarks import get_benchmark
+
+        records = get_benchmark(benchmark).read(path)
+    else:
+        records = read_records(path, require_answer=True)
     if limit is not None:
         records = records[:limit]
     if not records:

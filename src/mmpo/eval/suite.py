@@ -1,0 +1,113 @@
+"""`mmpo eval --suite paper --data-root DIR`: every benchmark of the paper's table whose files lie under
+DIR, each evaluated into OUT/NAME, and a word on each one skipped (docs/benchmarks.md).
+
+    found, skipped = find_suite_files("benchmarks/", judge=False)   # {name: path}, {name: reason}
+    results = run_suite(EvalOptions(model="runs/mpo", out="evals/mpo", suite="paper", data_root="benchmarks/"))
+
+A benchmark's files are found by the names it ships under (`Benchmark.files`, globs matched against
+file and folder names, case-insensitively, anywhere below DIR). Its globs are tried in order (the first
+is the preferred split, e.g. testmini before the full set); the first glob that matches exactly one
+file or folder wins. A glob matching several is reported as a skip naming them (pass that one with
+`--benchmark NAME --data PATH`), never a guess.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import os
+from pathlib import Path
+from typing import Any
+
+from mmpo.errors import MMPOError
+
+SUITE_FILE = "suite.json"
+
+
+def _candidates(root: Path) -> list[Path]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        out += [here / d for d in dirnames] + [here / f for f in filenames]
+    return sorted(out)
+
+
+def find_suite_files(data_root: str | os.PathLike, *, judge: bool) -> tuple[dict[str, Path], dict[str, str]]:
+    """({benchmark: its file or folder}, {benchmark: why it is skipped}) under `data_root`, in the
+    paper's order. `judge`: whether a judge was configured (judge-scored benchmarks need one)."""
+    from mmpo.benchmarks import BENCHMARK_NAMES, available, get_benchmark
+
+    root = Path(data_root)
+    if not root.is_dir():
+        raise MMPOError(f"--data-root {root}: not a folder")
+    paths = _candidates(root)
+    found: dict[str, Path] = {}
+    skipped: dict[str, str] = {}
+    have = set(available())
+    for name in BENCHMARK_NAMES:
+        if name not in have:
+            skipped[name] = "not available in this version of mmpo"
+            continue
+        bench = get_benchmark(name)
+        hit, why = None, None
+        for pattern in bench.files:
+            matches = [p for p in paths if fnmatch.fnmatch(p.name.lower(), pattern.lower())]
+            # a match inside another match (a folder's own files) is the same data set
+            matches = [p for p in matches if not any(q != p and q in p.parents for q in matches)]
+            if len(matches) == 1:
+                hit = matches[0]
+                break
+            if len(matches) > 1 and why is None:
+                why = (f"several files match {pattern!r}: " + ", ".join(str(m) for m in matches[:4])
+                       + f"; evaluate one with --benchmark {name} --data PATH")
+        if hit is None:
+            skipped[name] = why or f"no file named {' or '.join(bench.files) or '(none declared)'} under {root}"
+        elif bench.kind == "judge" and not judge:
+            skipped[name] = f"found {hit}, but it is judge-scored: give --judge-model, --judge-base-url, --judge-prompt"
+        else:
+            found[name] = hit
+    return found, skipped
+
+
+def run_suite(opts: Any) -> dict[str, Any]:
+    """Evaluate every benchmark found (`find_suite_files`) into OUT/NAME; OUT/suite.json lists what ran
+    (with its primary scores) and what was skipped and why. Returns that content."""
+    from mmpo.data.files import write_json
+    from mmpo.eval.run import run_eval
+
+    if not opts.out or not opts.model:
+        raise MMPOError("--suite needs --model and --out")
+    judge = bool(getattr(opts, "judge_model", None))
+    found, skipped = find_suite_files(opts.data_root, judge=judge)
+    if not found:
+        raise MMPOError(f"--data-root {opts.data_root}: no benchmark files found; "
+                        + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+    out = Path(opts.out)
+    ran: dict[str, Any] = {}
+    for name, path in found.items():
+        print(f"== {name}: {path}", flush=True)
+        one = dataclasses.replace(opts, suite=None, data_root=None, benchmark=name, data=str(path),
+                                  out=str(out / name))
+        result = run_eval(one)
+        block = result.scores["benchmark"]
+        ran[name] = {"data": str(path), "out": str(out / name), "primary": block["primary"],
+                     "scale": block["scale"], "scores": {m: block["modes"][m]["primary"] for m in block["modes"]}}
+    summary = {"suite": opts.suite, "data_root": str(opts.data_root), "model": opts.model, "ran": ran,
+               "skipped": skipped}
+    write_json(out / SUITE_FILE, summary)
+    return summary
+
+
+def suite_markdown(summary: dict[str, Any]) -> str:
+    lines = ["| benchmark | data | " + " | ".join(("direct", "cot")) + " |", "|---|---|---|---|"]
+    for name, r in summary["ran"].items():
+        pct = r.get("scale") == "fraction"
+        cells = [("-" if r["scores"].get(m) is None else f"{100 * r['scores'][m]:.1f}" if pct
+                  else f"{r['scores'][m]:.2f}") for m in ("direct", "cot")]
+        lines.append(f"| {name} ({r['primary']}) | {r['data']} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines += [f"skipped {name}: {why}" for name, why in summary["skipped"].items()]
+    return "\n".join(lines)
+
+
+__all__ = ["SUITE_FILE", "find_suite_files", "run_suite", "suite_markdown"]
