@@ -86,6 +86,91 @@ def _prepare(row: Any, where: dict) -> Any:
     return row
 
 
+# ---- free-form answers ------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[^\W\d_]{2,}")
+_LATEX_WORDS = re.compile(r"\\[a-zA-Z]+|\\text\s*\{[^{}]*\}")
+_EQUATION_TAIL = re.compile(r"(?<![\w\\])([a-zA-Z](?:_\{?\w+\}?)?(?:\s*\(\s*[a-z]\s*\))?\s*=\s*[^=]+)$")
+_FUNCTION_LHS = re.compile(r"^\s*(?:[a-zA-Z](?:_\{?\w+\}?)?\s*\(\s*[a-z]\s*\)|y)\s*=\s*")
+_FILLER = re.compile(r"^(?:so|thus|therefore|hence)\b[,:]?\s*", re.I)
+
+
+def _mathlike(line: str) -> bool:
+    """A line that is an answer rather than a sentence: at most two plain words besides LaTeX."""
+    return len(_WORD.findall(_LATEX_WORDS.sub(" ", line))) <= 2
+
+
+def extract_free_form(response: str | None) -> str | None:
+    """The answer of a free-form response: mmpo's strict rules (\\boxed{}, "Final answer:", "the answer
+    is"); else the last line when it reads as mathematics ("f(x) = -x^2 + 1", "(-2, 1]", "22.3 m"), or the
+    equation it ends with ("... is y = 2x + 1."); else the lenient rules (a short reply, the last number)."""
+    from mmpo.answers import extract_answer
+    from mmpo.answers.extract import clean
+
+    found = extract_answer(response)
+    if found is not None or not isinstance(response, str):
+        return found
+    lines = [ln.strip() for ln in response.strip().splitlines() if ln.strip()]
+    if lines:
+        last = _FILLER.sub("", lines[-1].replace("**", "")).strip().rstrip(".").strip()
+        last = last.removeprefix("\\(").removesuffix("\\)").strip("$ ")
+        if last and _mathlike(last):
+            return clean(last)
+        m = _EQUATION_TAIL.search(last)
+        if m and _mathlike(m.group(1)):
+            return clean(m.group(1))
+    return extract_answer(response, lenient=True)
+
+
+def _interval(s: str) -> list[tuple[str, list[str], str]] | None:
+    parts = [p.strip() for p in re.split(r"\\cup|∪|\sU\s", s)]
+    out = []
+    for p in parts:
+        if len(p) < 5 or p[0] not in "([" or p[-1] not in ")]" or p[1:-1].count(",") != 1:
+            return None
+        out.append((p[0], [e.strip() for e in p[1:-1].split(",")], p[-1]))
+    return out
+
+
+def _endpoint_equal(a: str, b: str, deadline: float) -> bool:
+    from mmpo.answers.normalize import parse_number
+    from mmpo.answers.symbolic import symbolic_equal
+
+    a, b = (x.replace("∞", "\\infty").replace("+\\infty", "\\infty").replace(" ", "") for x in (a, b))
+    if a == b:
+        return True
+    pa, pb = parse_number(a), parse_number(b)
+    if pa is not None and pb is not None:
+        return abs(pa.value - pb.value) <= 1e-9 * max(1.0, abs(pb.value))
+    return bool(symbolic_equal(b, a, deadline))
+
+
+def free_form_equal(extracted: str, record: Mapping[str, Any]) -> bool:
+    """mmpo's default comparison (`mmpo.answers.compare`), with two guards: an interval matches only
+    with the same brackets and equal ends (the default ignores brackets), and "f(x) = ..." answers a
+    gold "y = ..." (or the other way round) when the right-hand sides are equal."""
+    import time
+    from dataclasses import replace
+
+    from mmpo.answers.compare import compare, gold_from_record
+    from mmpo.answers.normalize import strip_delimiters
+
+    gold = gold_from_record(record)
+    deadline = time.monotonic() + 2.0
+    pred = strip_delimiters(extracted).strip()
+    gi = _interval(gold.answer.strip())
+    if gi is not None:
+        pi = _interval(pred)
+        return pi is not None and len(pi) == len(gi) and all(
+            go == po and gc == pc and all(_endpoint_equal(x, y, deadline) for x, y in zip(ge, pe))
+            for (go, ge, gc), (po, pe, pc) in zip(gi, pi))
+    gl, pl = _FUNCTION_LHS.match(gold.answer), _FUNCTION_LHS.match(pred)
+    if gl and pl:
+        gold, pred = replace(gold, answer=gold.answer[gl.end():].strip()), pred[pl.end():].strip()
+    ok, _, _ = compare(pred, gold, deadline)
+    return ok
+
+
 @dataclass(frozen=True)
 class MathVerse(Benchmark):
     def read(self, path: str | os.PathLike, *, split: str | None = None) -> list[dict[str, Any]]:
@@ -102,12 +187,18 @@ class MathVerse(Benchmark):
         return build_prompt(dict(record), "direct" if mode == "direct" else "cot", source="mmpo")
 
     def check(self, response: str | None, record: Mapping[str, Any], mode: str) -> dict[str, Any]:
-        from mmpo.answers import check_answer
-
         meta = record.get("metadata") or {}
-        v = check_answer(response, record, lenient=True)
-        return scored(v.extracted, v.correct, normalized=v.normalized, version=meta.get("problem_version"),
-                      subject=meta.get("subject"), subfield=meta.get("subfield"))
+        extra = {"version": meta.get("problem_version"), "subject": meta.get("subject"),
+                 "subfield": meta.get("subfield")}
+        if record.get("question_type") == "multi_choice":
+            from mmpo.answers import check_answer
+
+            v = check_answer(response, record, lenient=True)
+            return scored(v.extracted, v.correct, normalized=v.normalized, **extra)
+        extracted = extract_free_form(response)
+        if extracted is None:
+            return scored(None, False, **extra)
+        return scored(extracted, free_form_equal(extracted, record), **extra)
 
     def summarize(self, predictions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         has_vision = any(p.get("version") != TEXT_ONLY for p in predictions)
