@@ -24,7 +24,8 @@ Scoring, the authors' rule (`inference/judge.py`, `inference/code/math_judger.py
 - the answer: what follows the last "So the final answer is", else the whole response; from it every
   \\boxed{} joined by commas, else the $...$ parts of its last line, else mmpo's lenient extraction;
 - both sides lose $, \\left/\\right, degree signs, % and decorations, "x \\in" before an interval,
-  and outer punctuation; equal text is correct;
+  and outer punctuation; equal text is correct (mmpo also drops the backslash of "\\%", which the
+  authors' table leaves behind, so that "50\\%" is 50);
 - otherwise both are split at top-level commas (\\pm counts as both signs), must have as many parts,
   and every gold part must match a distinct predicted part, in any order: equal text; intervals with
   the same brackets and equal ends; numbers within the record's tolerance (`error`, absolute; 1e-8
@@ -236,7 +237,7 @@ def extract(response: str | None) -> str | None:
 
 _REPLACE = (("\\left", ""), ("\\right", ""), ("∶", ":"), ("，", ","), ("$", ""), ("\\approx", "="),
             ("\\simeq", "="), ("\\sim", "="), ("^\\prime", "'"), ("^{\\prime}", "'"), ("^\\circ", ""),
-            ("^{\\circ}", ""), ("%", ""))
+            ("^{\\circ}", ""), ("\\%", ""), ("%", ""))
 _STRIP = "\n$,.:;^_=+`!@#$%^&*~，。 "
 _MATHRM = re.compile(r"\\(?:mathrm|mathbf)\{~?([^}]*)\}")
 _CJK = re.compile(r"[\u4e00-\u9fff]+")
