@@ -183,3 +183,20 @@ def test_summary(records):
     assert s["by"]["subfield"] == {"Algebra": {"n": 3, "accuracy": 2 / 3}, "Combinatorics": {"n": 2, "accuracy": 1.0},
                                    "Geometry": {"n": 4, "accuracy": 0.5}, "Number Theory": {"n": 2, "accuracy": 1.0}}
     assert s["by"]["difficulty"] == {"Competition": {"n": 11, "accuracy": 8 / 11}}
+
+
+def test_vlmevalkit_tsv(tmp_path, caplog):
+    from _math_shapes import tsv
+
+    header = ["index", "image", "question", "final_answer", "source", "answer_type", "is_multiple_answer", "unit",
+              "error"]
+    rows = [{"index": 1, "image": png(), "question": "<image_1>\nFind x.", "final_answer": "['$\\\\frac{1}{2}$']",
+             "source": "OE_MM_maths_en_COMP", "answer_type": "Numerical", "is_multiple_answer": "False"},
+            {"index": 2, "image": png(), "question": "Find v.", "final_answer": "['$3$']", "source": "OE_MM_physics_en_COMP",
+             "answer_type": "Numerical", "is_multiple_answer": "False", "unit": "m/s", "error": "1e-1"}]
+    with caplog.at_level(logging.WARNING, logger="mmpo.benchmarks"):
+        (rec,) = BENCH.read(tsv(tmp_path / "OlympiadBench_EN.tsv", header, rows))
+    assert "1 subject Physics" in caplog.records[0].getMessage()
+    assert rec["pid"] == "1" and rec["image_ref"]["bytes"] == png() and rec["metadata"]["final_answer"] == ["$\\frac{1}{2}$"]
+    assert rec["metadata"]["is_multiple_answer"] is False
+    assert BENCH.check("So the final answer is \\boxed{0.5}.", rec, "cot")["verdict"] == "correct"

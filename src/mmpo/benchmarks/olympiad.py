@@ -2,16 +2,22 @@
 Challenging Benchmark for Promoting AGI with Olympiad-Level Bilingual Multimodal Scientific
 Problems", ACL 2024; https://github.com/OpenBMB/OlympiadBench), scored by its rule.
 
-Reads the Hub release Hothan/OlympiadBench (parquet or a `datasets` folder; the subset is the
-configuration OE_MM_maths_en_COMP), and the repository's JSON files of the same rows: `id`,
-`question` (with `<image_1>` where a figure goes), `solution` (a list), `final_answer` (a list of
-LaTeX strings), `context`, `image_1` .. `image_5`, `modality`, `difficulty`, `is_multiple_answer`,
-`unit`, `answer_type` ("Numerical", "Expression", "Equation", "Interval", "Tuple", or several joined
-by commas), `error` (the numeric tolerance, one per answer, comma-separated), `question_type`,
-`subfield`, `subject`, `language`. Rows outside the subset (another subject or language, text-only,
-theorem proving: no final answer to check) are left out, as are questions with more than one image:
-mmpo records carry one image. Both counts are logged as a warning by `read` (logger
-`mmpo.benchmarks`), never dropped silently; a file with no question of the subset is an InputError.
+Reads:
+- the Hub release Hothan/OlympiadBench (parquet or a `datasets` folder; the subset is the
+  configuration OE_MM_maths_en_COMP) and the repository's JSON files of the same rows: `id`,
+  `question` (with `<image_1>` where a figure goes), `solution` (a list), `final_answer` (a list of
+  LaTeX strings), `context`, `image_1` .. `image_5`, `modality`, `difficulty`, `is_multiple_answer`,
+  `unit`, `answer_type` ("Numerical", "Expression", "Equation", "Interval", "Tuple", or several joined
+  by commas), `error` (the numeric tolerance, one per answer, comma-separated), `question_type`,
+  `subfield`, `subject`, `language`;
+- VLMEvalKit's `OlympiadBench*.tsv`: `index`, `image` (base64, or a list of them), `question`,
+  `final_answer` (a Python list as text), `source` (the configuration's name, "OE_MM_maths_en_COMP",
+  read for the subject, language, modality and question type), `answer_type`, `is_multiple_answer`,
+  `unit`, `error`.
+Rows outside the subset (another subject or language, text-only, theorem proving: no final answer to
+check) are left out, as are questions with more than one image: mmpo records carry one image. Both
+counts are logged as a warning by `read` (logger `mmpo.benchmarks`), never dropped silently; a file
+with no question of the subset is an InputError.
 
 Prompts: CoT is the authors' English prompt for open-ended mathematics (`inference/code/evaluators/
 evaluator.py`): a competition-problem preamble, the expected kind of answer (a numerical value, an
@@ -57,6 +63,10 @@ SUBSET = {"subject": ("Math", "Maths", "Mathematics"), "language": ("English",),
 
 
 def _images(row: dict) -> list[Any]:
+    if "image_1" not in row and "image" in row:  # VLMEvalKit: one image, or a list of them
+        cell = row["image"]
+        cells = cell if isinstance(cell, list) else [cell]
+        return [c for c in cells if c not in (None, "", {})]
     return [row[k] for k in (f"image_{i}" for i in range(1, 6)) if row.get(k) not in (None, "", {})
             and not (isinstance(row.get(k), dict) and not row[k].get("bytes") and not row[k].get("path"))]
 
@@ -76,6 +86,17 @@ def _tolerances(value: Any, where: dict) -> list[float]:
     return out
 
 
+_SOURCE_PARTS = {"OE": ("question_type", "Open-ended"), "TP": ("question_type", "Theorem proof"),
+                 "MM": ("modality", "Multimodal"), "TO": ("modality", "Text-only"),
+                 "maths": ("subject", "Math"), "physics": ("subject", "Physics"),
+                 "en": ("language", "English"), "zh": ("language", "Chinese")}
+
+
+def _from_source(source: str) -> dict[str, str]:
+    """VLMEvalKit's TSV names the configuration instead ("OE_MM_maths_en_COMP"): the subset columns."""
+    return dict(_SOURCE_PARTS[p] for p in source.split("_") if p in _SOURCE_PARTS)
+
+
 class _Reader:
     """One read: maps rows, counts what it leaves out."""
 
@@ -88,6 +109,8 @@ class _Reader:
             return row
         if "final_answer" not in row:
             raise InputError("not an OlympiadBench row (no final_answer)", **where, field="final_answer")
+        if text(row.get("source")) and not any(c in row for c in SUBSET):
+            row = {**_from_source(text(row["source"])), **row}
         for column, accepted in SUBSET.items():
             value = text(row.get(column))
             if value is not None and value not in accepted:
@@ -98,7 +121,7 @@ class _Reader:
         if len(images) > 1:
             self.multi_image += 1
             return None
-        pid = text(row.get("id"))
+        pid = text(row.get("id")) or text(row.get("index"))
         if pid is None:
             raise InputError("missing required field", **where, field="id")
         answers = literal(row.get("final_answer"), where, "final_answer", list)
