@@ -170,3 +170,12 @@ def test_summary_by_task_and_skill(records):
     assert s["by"]["skill"] == {"arithmetic reasoning": {"n": 2, "accuracy": 0.5},
                                 "statistical reasoning": {"n": 3, "accuracy": 2 / 3}}
     assert s["by"]["question_type"]["multi_choice"] == {"n": 1, "accuracy": 1.0}
+
+
+def test_datasets_folder(tmp_path):
+    from _math_shapes import dataset_folder
+
+    rows = [dict(r, decoded_image=image(path=f"{r['pid']}.jpg")) for r in _rows()[:2]]
+    recs = BENCH.read(dataset_folder(tmp_path / "testmini", rows, image_columns=("decoded_image",)))
+    assert [r["pid"] for r in recs] == ["1", "2"] and recs[0]["image_ref"]["bytes"] == png()
+    assert recs[0]["metadata"]["skills"] == ["arithmetic reasoning", "statistical reasoning"]

@@ -21,12 +21,16 @@ Prompts: the release's own, `query_wo` (answer directly) and `query_cot` (reason
 authors ask them; a record without them gets mmpo's layout (`mmpo.data.prompts.build_prompt`).
 
 Scoring: the authors score with GPT-4 (it extracts the answer, then judges it against the standard
-answer and the question, `question_for_eval`). mmpo scores by rule instead: the answer is found by the
-lenient extraction (\\boxed{}, "Final answer:", "the answer is", a bare letter or number, the last
-number), multiple choice by the option letter (or the option's text or value), free form by value
-(units checked) or, for expressions, equations and intervals, by symbolic equivalence through
-math-verify in bounded time (`mmpo.answers.check_answer`, default rules). A GPT judge also credits
-answers a rule cannot read (prose, other notations), so numbers may differ from the leaderboard's.
+answer and the question, `question_for_eval`). mmpo scores by rule instead, with no model:
+- multiple choice: mmpo's lenient extraction (\\boxed{}, "Final answer:", "the answer is", a bare
+  option letter), then the option letter, the option's text or its value (`mmpo.answers.check_answer`);
+- free form: the strict extraction, else the last line when it reads as mathematics ("f(x) = ...",
+  "(-2, 1]", "22.3 m") or the equation it ends with, else the lenient rules (a short reply, the last
+  number); then mmpo's default comparison: numbers by value (units checked), expressions, equations
+  and intervals by symbolic equivalence through math-verify in bounded time; an interval only with
+  the same brackets, and "f(x) = ..." against a gold "y = ..." by the right-hand sides.
+A GPT judge also credits answers a rule cannot read (prose, other notations), so the numbers may
+differ from the leaderboard's.
 
 Primary: accuracy over all questions of the five vision versions (the paper's "All"; Text Only is
 reported in the per-version breakdown, and over everything as `accuracy_with_text_only`, but kept

@@ -449,10 +449,11 @@ class OlympiadBench(Benchmark):
 
 BENCHMARK = OlympiadBench(
     name="olympiadbench", title="OlympiadBench",
-    reads="Hothan/OlympiadBench OE_MM_maths_en_COMP (parquet, datasets folder, JSON); one image per question",
+    reads="Hothan/OlympiadBench OE_MM_maths_en_COMP (parquet, datasets folder, JSON), VLMEvalKit "
+          "OlympiadBench*.tsv; one image per question",
     scoring="the authors' judge: boxed answer; numbers within the record's tolerance, else symbolic "
             "equivalence (bounded time); multiple answers all matched in any order",
     source="He et al., ACL 2024; OpenBMB/OlympiadBench inference/judge.py, inference/code/math_judger.py",
     files=("OlympiadBench/OE_MM_maths_en_COMP*.parquet", "OlympiadBench/OE_MM_maths_en_COMP",
-           "OE_MM_maths_en_COMP*.parquet", "OE_MM_maths_en_COMP.json"),
+           "OE_MM_maths_en_COMP*.parquet", "OE_MM_maths_en_COMP.json", "OlympiadBench_EN.tsv"),
 )
