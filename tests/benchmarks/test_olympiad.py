@@ -63,6 +63,7 @@ CASES = [
     ("So the final answer is \\boxed{12.45}(m).", "2", "correct"),  # error 1e-1
     ("\\boxed{12.6}", "2", "correct"),
     ("\\boxed{12.65}", "2", "incorrect"),
+    ("\\boxed{12.5 m}", "2", "incorrect"),         # the unit belongs outside the box: a symbol inside fails
     ("So the final answer is \\boxed{5, 3}.", "3", "correct"),    # multiple answers in any order
     ("So the final answer is \\boxed{3}, \\boxed{5}.", "3", "correct"),
     ("\\boxed{3}", "3", "incorrect"),
