@@ -106,12 +106,17 @@ def choice_of_index(answer: int, choices: list[str] | tuple[str, ...],
 
 
 def read_records(path: str | os.PathLike, *, require_answer: bool = False, on_error: str = "raise",
-                 skip: Callable[[InputError], None] | None = None, split: str | None = None) -> list[dict[str, Any]]:
+                 skip: Callable[[InputError], None] | None = None, split: str | None = None,
+                 prepare: Callable[[Any, dict], Any] | None = None) -> list[dict[str, Any]]:
     """Validated MathVista-schema records of a file or dataset folder, in order.
 
     Each record gets `image_ref` (an absolute image path, a `{"bytes", "path"}` dict, or None for a
     text-only record), `image_path` (the path, or None), `_source` and `_where` (the file and the
     line/record, for messages). With `on_error="skip"`, a bad record goes to `skip(error)` instead.
+    `prepare(row, where)`: maps a row of a shape only one reader knows (a benchmark's own release,
+    `mmpo.benchmarks`) before the shapes above are recognised; it returns the row to read, or None to
+    leave the row out (the caller counts and reports what it leaves out), and raises InputError for
+    a bad row.
     """
     from mmpo.data.sources import iter_rows
 
@@ -127,6 +132,10 @@ def read_records(path: str | os.PathLike, *, require_answer: bool = False, on_er
     out, seen = [], {}
     for where, row in iter_rows(path, on_malformed=bad, split=split):
         try:
+            if prepare is not None:
+                row = prepare(row, where)
+                if row is None:
+                    continue
             rec = validate_record(normalize_record(row, where), require_answer=require_answer, **where)
             if rec["pid"] in seen:
                 raise InputError(f"duplicate pid {rec['pid']!r} (first at {seen[rec['pid']]})", field="pid", **where)
@@ -253,9 +262,13 @@ def _mathverse(row: dict, where: dict) -> dict:
     meta.update({k: row[k] for k in ("problem_version", "problem_index") if k in row})
     if multi and choices and choices[0] == "A":
         meta["choices_in_image"] = True
-    return {"pid": str(pid), "question": question, "image": row.get("image"), "choices": choices,
-            "answer": row.get("answer"), "question_type": "multi_choice" if multi else "free_form",
-            "answer_type": "text" if multi else _answer_type(row.get("answer")), "metadata": meta}
+    out = {"pid": str(pid), "question": question, "image": row.get("image"), "choices": choices,
+           "answer": row.get("answer"), "question_type": "multi_choice" if multi else "free_form",
+           "answer_type": "text" if multi else _answer_type(row.get("answer")), "metadata": meta}
+    # The release's own prompts (without and with reasoning) and the question its judge reads.
+    out.update({k: row[k] for k in ("query_wo", "query_cot", "question_for_eval")
+                if isinstance(row.get(k), str) and row[k].strip()})
+    return out
 
 
 def _answer_type(answer: Any) -> str:
