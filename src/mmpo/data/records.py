@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,12 +106,16 @@ def choice_of_index(answer: int, choices: list[str] | tuple[str, ...],
 
 
 def read_records(path: str | os.PathLike, *, require_answer: bool = False, on_error: str = "raise",
-                 skip: Callable[[InputError], None] | None = None, split: str | None = None) -> list[dict[str, Any]]:
+                 skip: Callable[[InputError], None] | None = None, split: str | None = None,
+                 transform: Callable[[Iterator[tuple[dict, Any]]], Iterator[tuple[dict, Any]]] | None = None,
+                 ) -> list[dict[str, Any]]:
     """Validated MathVista-schema records of a file or dataset folder, in order.
 
     Each record gets `image_ref` (an absolute image path, a `{"bytes", "path"}` dict, or None for a
     text-only record), `image_path` (the path, or None), `_source` and `_where` (the file and the
     line/record, for messages). With `on_error="skip"`, a bad record goes to `skip(error)` instead.
+    `transform`: maps the stream of `(where, row)` pairs before the rows are read (a named benchmark's
+    own shape: rows renamed, left out or asked in several forms); what it raises is raised.
     """
     from mmpo.data.sources import iter_rows
 
@@ -125,7 +129,8 @@ def read_records(path: str | os.PathLike, *, require_answer: bool = False, on_er
             skip(exc)
 
     out, seen = [], {}
-    for where, row in iter_rows(path, on_malformed=bad, split=split):
+    rows = iter_rows(path, on_malformed=bad, split=split)
+    for where, row in (transform(rows) if transform is not None else rows):
         try:
             rec = validate_record(normalize_record(row, where), require_answer=require_answer, **where)
             if rec["pid"] in seen:
