@@ -216,7 +216,7 @@ def _rows(notes: ReadNotes) -> Any:
                 meta = {"circular_of": qid, "rotation": k, "rotations": n, "category": a.category,
                         "question_id": a.qid}
                 yield a.where, {"pid": f"{qid}@r{k}", "question": a.stem, "choices": a.choices,
-                                "answer": option_label(a.answer), "image": a.image,
+                                "answer": a.choices[a.answer], "answer_index": a.answer, "image": a.image,
                                 "question_type": "multi_choice", "answer_type": "text", "metadata": meta}
     return transform
 
