@@ -33,7 +33,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmpo.answers import extract_answer
-from mmpo.benchmarks._qa import ReadNotes, Rows, accuracy_summary, choice_prompt, gold_letter, read_benchmark, text_of
+from mmpo.benchmarks._qa import (
+    ReadNotes,
+    Rows,
+    accuracy_summary,
+    choice_prompt,
+    gold_letter,
+    read_benchmark,
+    text_of,
+)
 from mmpo.benchmarks.base import Benchmark
 from mmpo.data.records import option_label
 
