@@ -97,6 +97,10 @@ def test_one_line_per_question_is_rotated_here(tmp_path):
     assert [r["choices"] for r in recs[:4]] == [OPTS, OPTS[1:] + OPTS[:1], OPTS[2:] + OPTS[:2], OPTS[3:] + OPTS[:3]]
     assert [r["answer_index"] for r in recs[:4]] == [3, 2, 1, 0] and {r["answer"] for r in recs[:4]} == {"tree"}
     assert [r["answer"] for r in recs[4:]] == ["cat", "cat"] and recs[5]["choices"] == ["cat", "cup"]
+    # an answer written as the lettered option, as some exports write it
+    (r,) = CRPE.read(write_jsonl(tmp_path / "lettered.jsonl", [{"question": "Q?", "choices": ["x", "y"],
+                                                                 "answer": "(B) y"}]))[:1]
+    assert r["answer"] == "y" and r["answer_index"] == 1
     assert all(r["_where"] == {"line": 1} for r in recs[:4])
 
 
@@ -144,6 +148,11 @@ def test_bad_groups_and_rows_are_errors_naming_the_line(tmp_path):
     (tmp_path / "junk.jsonl").write_text(json.dumps([1, 2]) + "\n")
     with pytest.raises(InputError, match=r"junk.jsonl:1: expected a JSON object"):
         CRPE.read(tmp_path / "junk.jsonl")
+
+
+def test_summaries_of_nothing_are_zero():
+    s = CRPE.summarize([])
+    assert s["primary"] == 0.0 and s["n"] == 0 and s["by"] == {"category": {}}
 
 
 def test_prompts_use_the_rotation_options():

@@ -113,3 +113,8 @@ def test_accuracy_by_domain_and_topic_end_to_end(tmp_path):
                                  "mathematics": {"n": 1, "accuracy": 1.0},
                                  "science": {"n": 3, "accuracy": pytest.approx(2 / 3)}}
     assert s["by"]["topic"]["physics"] == {"n": 2, "accuracy": 0.5} and s["by"]["topic"]["biology"]["accuracy"] == 1.0
+
+
+def test_summary_of_nothing_is_zero():
+    s = M3.summarize([])
+    assert s["primary"] == 0.0 and s["n"] == 0 and s["by"] == {}

@@ -170,3 +170,8 @@ def test_a_question_in_two_subsets_counts_in_each():
     # nothing said yes and no yes gold: precision and recall 0, never a division error
     none = POPE.summarize([{"pid": "3", "verdict": "correct", "score": 1.0, "pred": "no", "gold": "no", "subsets": []}])
     assert none["by"]["subset"]["unspecified"]["f1"] == 0.0 and none["by"]["subset"]["unspecified"]["accuracy"] == 1.0
+
+
+def test_summary_of_nothing_is_zero():
+    s = POPE.summarize([])
+    assert s["primary"] == 0.0 and s["n"] == 0 and s["by"] == {"subset": {}}

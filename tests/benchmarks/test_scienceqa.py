@@ -137,3 +137,8 @@ def test_accuracy_by_subject_and_grade_end_to_end(tmp_path):
     assert s["by"]["subject"] == {"LAN": {"n": 2, "accuracy": 0.5}, "NAT": {"n": 2, "accuracy": 0.5},
                                   "SOC": {"n": 1, "accuracy": 1.0}}
     assert s["by"]["grade"] == {"G1-6": {"n": 2, "accuracy": 1.0}, "G7-12": {"n": 3, "accuracy": pytest.approx(1 / 3)}}
+
+
+def test_summary_of_nothing_is_zero():
+    s = SQA.summarize([])
+    assert s["primary"] == 0.0 and s["n"] == 0 and s["metrics"]["format_failure_rate"] == 0.0

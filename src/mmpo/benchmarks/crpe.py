@@ -47,6 +47,7 @@ from mmpo.benchmarks._qa import (
     choice_prompt,
     letter_answer,
     letter_verdict,
+    opening_letter,
     read_benchmark,
     text_of,
     where_of,
@@ -112,6 +113,8 @@ def _answer_index(value: Any, choices: list[str], where: dict, name: str) -> int
     i = label_index(letter.upper(), len(choices)) if len(letter) == 1 else None
     if i is None and text in choices:
         i = choices.index(text)
+    if i is None and (opening := opening_letter(text)) is not None:  # "(B) cat", "B. cat"
+        i = label_index(opening, len(choices))
     if i is None:
         raise InputError(f"{value!r} is none of the {len(choices)} options nor their letters", **where, field=name)
     return i
