@@ -70,6 +70,9 @@ def test_letter_rule(response, mode, verdict):
 def test_parse_text_keeps_the_stem_and_drops_the_instruction():
     assert parse_text(_text("Who rides?\nLook closely.", OPTS)) == ("Who rides?\nLook closely.", OPTS)
     assert parse_text("No options here") == ("No options here", [])
+    assert parse_text("Who?\n(A) a man\n(B) a dog\nAnswer.") == ("Who?", ["a man", "a dog"])
+    assert parse_text("A man and a dog.\nWhich rides?\nA) man\nB) dog\nC dog") == (
+        "A man and a dog.\nWhich rides?", ["man", "dog"])
 
 
 def test_shipped_rotations_are_grouped_per_category_as_the_authors_do(tmp_path):

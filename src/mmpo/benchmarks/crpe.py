@@ -56,23 +56,27 @@ from mmpo.benchmarks.base import Benchmark
 from mmpo.data.records import label_index, option_label
 from mmpo.errors import InputError
 
-_OPTION_LINE = re.compile(r"^\s*([A-Z])\s*[.:)]\s*(.*\S)\s*$")
+_OPTION_LINE = re.compile(r"^\s*(?:\(([A-Z])\)|([A-Z])\s*[.:)])\s*(.*\S)\s*$")
 _PARENT_LEVELS = 3  # folders above the file tried for a relative image path
 
 
 def parse_text(text: str) -> tuple[str, list[str]]:
-    """(stem, options) of a question whose options are lines "A. ...", "B. ...", in order from A; the
-    lines after the options (the answer instruction) are dropped."""
+    """(stem, options) of a question whose options are lines "A. ...", "B. ..." (or "(A) ...", "A) ..."),
+    in order from A; the lines after the options (the answer instruction) are dropped."""
     lines = text.strip().split("\n")
-    start = next((i for i, line in enumerate(lines) if (m := _OPTION_LINE.match(line)) and m.group(1) == "A"), None)
+    def option(line: str) -> tuple[str, str] | None:
+        m = _OPTION_LINE.match(line)
+        return (m.group(1) or m.group(2), m.group(3)) if m else None
+
+    start = next((i for i, line in enumerate(lines) if (o := option(line)) and o[0] == "A"), None)
     if start is None:
         return text.strip(), []
     options = []
     for line in lines[start:]:
-        m = _OPTION_LINE.match(line)
-        if m is None or m.group(1) != option_label(len(options)):
+        o = option(line)
+        if o is None or o[0] != option_label(len(options)):
             break
-        options.append(m.group(2))
+        options.append(o[1])
     return "\n".join(lines[:start]).strip(), options
 
 
