@@ -1,7 +1,7 @@
 """M3CoT: multi-domain, multi-step multimodal chain-of-thought questions (Chen et al., "M3CoT: A Novel
 Benchmark for Multi-Domain Multi-step Multi-modal Chain-of-Thought", ACL 2024; the data
 `LightChen2333/M3CoT` on the Hub; the scorer `judge_answer` in `utils/metric.py` of
-github.com/LightChen233/M3CoT). The test split (2,318 questions) is the one reported.
+github.com/LightChen233/M3CoT). The test split is the one reported.
 
 Reads, as the Hub ships it: parquet (one file, or the download folder of shards `data/SPLIT-*.parquet`,
 the `test` shards by default), a saved `datasets` folder (split `test` by default), or JSONL, with
