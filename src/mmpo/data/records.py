@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +107,9 @@ def choice_of_index(answer: int, choices: list[str] | tuple[str, ...],
 
 def read_records(path: str | os.PathLike, *, require_answer: bool = False, on_error: str = "raise",
                  skip: Callable[[InputError], None] | None = None, split: str | None = None,
-                 prepare: Callable[[Any, dict], Any] | None = None) -> list[dict[str, Any]]:
+                 prepare: Callable[[Any, dict], Any] | None = None,
+                 transform: Callable[[Iterator[tuple[dict, Any]]], Iterator[tuple[dict, Any]]] | None = None,
+                 ) -> list[dict[str, Any]]:
     """Validated MathVista-schema records of a file or dataset folder, in order.
 
     Each record gets `image_ref` (an absolute image path, a `{"bytes", "path"}` dict, or None for a
@@ -116,7 +118,9 @@ def read_records(path: str | os.PathLike, *, require_answer: bool = False, on_er
     `prepare(row, where)`: maps a row of a shape only one reader knows (a benchmark's own release,
     `mmpo.benchmarks`) before the shapes above are recognised; it returns the row to read, or None to
     leave the row out (the caller counts and reports what it leaves out), and raises InputError for
-    a bad row.
+    a bad row. `transform`: maps the whole stream of `(where, row)` pairs first (for a shape whose rows
+    are read together: several lines that are one question, one row asked in several forms); what it
+    raises is raised.
     """
     from mmpo.data.sources import iter_rows
 
@@ -130,7 +134,8 @@ def read_records(path: str | os.PathLike, *, require_answer: bool = False, on_er
             skip(exc)
 
     out, seen = [], {}
-    for where, row in iter_rows(path, on_malformed=bad, split=split):
+    rows = iter_rows(path, on_malformed=bad, split=split)
+    for where, row in (transform(rows) if transform is not None else rows):
         try:
             if prepare is not None:
                 row = prepare(row, where)
