@@ -212,3 +212,28 @@ def test_mmvet_summary_per_capability_and_integration():
     assert s["metrics"]["ocr"] == pytest.approx(0.25) and s["metrics"]["math"] is None
     assert s["by"]["integration"]["rec_ocr"] == {"score": 0.5, "n": 1}
     assert s["metrics"]["judge_unparsed"] == 1 and s["n"] == 4
+
+
+def test_llava_bench_judged_per_category_rule_and_a_changed_caption_is_judged_again(tmp_path, fake_judge):
+    bench = get_benchmark("llava-bench")
+    folder = llava_official(tmp_path / "wild")
+    records = bench.read(folder)
+    fake_judge.reply_for = staticmethod(lambda text: "8 6\nAssistant 1 is better." if text.startswith("conv")
+                                        else "7 7\nBoth fine.")
+    rules = {c: f"{c}\n[Context]\n{{context}}\n[Question]\n{{question}}\n[1]\n{{answer}}\n[2]\n{{response}}"
+             for c in ("conv", "detail", "complex")}
+    prompt = _prompt(tmp_path, json.dumps(rules), "rule.json")
+    preds = _preds(bench, records, [f"answer {i}" for i in range(6)])
+    out = judge_predictions(tmp_path / "out", bench, records, preds, _opts(prompt), progress=False)
+    assert [p["score"] for p in out] == [6.0, 7.0, 7.0, 6.0, 7.0, 7.0]
+    assert [p["reference_score"] for p in out] == [8.0, 7.0, 7.0, 8.0, 7.0, 7.0]
+    assert [p["verdict"] for p in out] == ["incorrect", "correct", "correct"] * 2
+    assert fake_judge.sent[1].startswith("detail\n[Context]\nA photo number 1 of a red square.\n[Question]\nDescribe")
+    s = bench.summarize(out)
+    assert s["by"]["category"]["conv"]["relative"] == pytest.approx(0.75) and s["primary"] == pytest.approx(40 / 44)
+    contexts = [json.loads(x) for x in (folder / "context.jsonl").read_text().splitlines()]
+    contexts[0]["caption"] = "A new caption."
+    (folder / "context.jsonl").write_text("".join(json.dumps(c) + "\n" for c in contexts))
+    fake_judge.sent = []
+    judge_predictions(tmp_path / "out", bench, bench.read(folder), preds, _opts(prompt), progress=False)
+    assert len(fake_judge.sent) == 3 and all("A new caption." in t for t in fake_judge.sent)  # image 000's questions

@@ -8,13 +8,15 @@ For each prediction (a dict with `pid`, `mode`, `response`) the judge prompt (`J
 the reply is parsed by the benchmark (`bench.parse`). One line per judgement is appended to
 `OUT/judgements.jsonl` (fields: `JUDGEMENT_FIELDS`), flushed and fsynced, under the file's lock:
 
-    {"pid", "mode", "judge_model", "prompt_sha256", "qhash", "response_sha256", "reply", "truncated",
-     "score", "parsed", "parse_error"}
+    {"pid", "mode", "judge_model", "prompt_sha256", "qhash", "fields_sha256", "response_sha256", "reply",
+     "truncated", "score", "parsed", "parse_error"}
 
 `score` is the judge's rating on the benchmark's scale (None when the reply cannot be read; then
 `parse_error` says why); `parsed` holds what else the reply gave (LLaVA-Bench: the reference's rating).
 A rerun reuses the latest judgement of a (pid, mode) made by the same judge model with the same prompt
-file (sha256 of its bytes) on the same record (`qhash`) and the same response (`response_sha256`);
+file (sha256 of its bytes) on the same record (`qhash`, `mmpo.data.fingerprint.record_hash`, and
+`fields_sha256`, of the benchmark's judge fields: a caption or reference changed) and the same response
+(`response_sha256`);
 anything else is judged again, so a changed answer or prompt is never scored by a stale judgement. A
 killed run leaves at most a partial last line, which the rerun cuts (`truncate_partial_tail`).
 
@@ -45,8 +47,8 @@ from mmpo.judge.options import JudgeOptions
 from mmpo.judge.template import JudgeTemplate
 
 JUDGEMENTS = "judgements.jsonl"
-JUDGEMENT_FIELDS = ("pid", "mode", "judge_model", "prompt_sha256", "qhash", "response_sha256", "reply", "truncated",
-                    "score", "parsed", "parse_error")
+KEY_FIELDS = ("pid", "mode", "judge_model", "prompt_sha256", "qhash", "fields_sha256", "response_sha256")
+JUDGEMENT_FIELDS = (*KEY_FIELDS, "reply", "truncated", "score", "parsed", "parse_error")
 
 
 def response_sha256(response: str | None) -> str:
@@ -67,9 +69,12 @@ class JudgeClient(ChatClient):
                 "max_tokens": req.max_tokens}
 
 
-def read_judgements(path: Path) -> dict[tuple[str, str, str, str, str, str], dict[str, Any]]:
-    """Finished judgements keyed by (pid, mode, judge_model, prompt_sha256, qhash, response_sha256); the
-    latest line wins."""
+def fields_sha256(fields: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:16]
+
+
+def read_judgements(path: Path) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Finished judgements keyed by `KEY_FIELDS`; the latest line wins."""
     from mmpo.data.files import iter_jsonl
 
     out: dict[tuple, dict[str, Any]] = {}
@@ -77,24 +82,22 @@ def read_judgements(path: Path) -> dict[tuple[str, str, str, str, str, str], dic
         return out
     for _, obj in iter_jsonl(path):
         try:
-            key = tuple(str(obj[k]) for k in ("pid", "mode", "judge_model", "prompt_sha256", "qhash", "response_sha256"))
+            key = tuple(str(obj[k]) for k in KEY_FIELDS)
         except KeyError:
             continue  # not a judgement line of this version: judged again
         out[key] = obj
     return out
 
 
-def judgement_line(pred: Mapping[str, Any], bench: Any, opts: JudgeOptions, tpl: JudgeTemplate, qhash: str,
-                   reply: str | None, truncated: bool) -> dict[str, Any]:
+def judgement_line(pred: Mapping[str, Any], bench: Any, key: tuple[str, ...], reply: str | None,
+                   truncated: bool) -> dict[str, Any]:
     parsed = bench.parse(reply)
     error = None
     if parsed is None:
         error = ("empty reply" if not (reply or "").strip() else
                  f"no {bench.title} judgement found in the reply ({bench.judge_format})")
     extra = {k: v for k, v in (parsed or {}).items() if k != "score"}
-    return {"pid": str(pred["pid"]), "mode": str(pred.get("mode", "direct")), "judge_model": opts.judge_model,
-            "prompt_sha256": tpl.sha256, "qhash": qhash, "response_sha256": response_sha256(pred.get("response")),
-            "reply": reply, "truncated": truncated, "score": None if parsed is None else float(parsed["score"]),
+    return {**dict(zip(KEY_FIELDS, key)), "reply": reply, "truncated": truncated, "score": None if parsed is None else float(parsed["score"]),
             "parsed": extra or None, "parse_error": error}
 
 
@@ -127,15 +130,16 @@ def judge_predictions(out_dir: str | os.PathLike, bench: Any, records: Sequence[
     opts.check_judge(bench.name)
     tpl = JudgeTemplate.load(opts.judge_prompt, bench)
     by_pid = {str(r["pid"]): r for r in records}
-    qhashes: dict[str, str] = {}
-    jobs = []  # (index, prediction, record, qhash, key)
+    qhashes: dict[str, tuple[str, str]] = {}
+    jobs = []  # (index, prediction, record, key: KEY_FIELDS)
     for i, pred in enumerate(predictions):
         pid = str(pred.get("pid"))
         if pid not in by_pid:
             raise MMPOError(f"prediction {i + 1} names question {pid!r}, which the {bench.title} data does not have")
         if pid not in qhashes:
-            qhashes[pid] = record_qhash(by_pid[pid])
-        key = (pid, str(pred.get("mode", "direct")), str(opts.judge_model), tpl.sha256, qhashes[pid],
+            rec = by_pid[pid]
+            qhashes[pid] = (record_qhash(rec), fields_sha256(bench.judge_fields(rec)))
+        key = (pid, str(pred.get("mode", "direct")), str(opts.judge_model), tpl.sha256, *qhashes[pid],
                response_sha256(pred.get("response")))
         jobs.append((i, pred, by_pid[pid], key))
 
@@ -160,7 +164,7 @@ def judge_predictions(out_dir: str | os.PathLike, bench: Any, records: Sequence[
                 for job, samples in zip(unique.values(), client.imap(requests)):
                     _, pred, rec, key = job
                     sample = samples[0]
-                    line = judgement_line(pred, bench, opts, tpl, key[4], sample.text, sample.truncated)
+                    line = judgement_line(pred, bench, key, sample.text, sample.truncated)
                     sink.write(line)
                     done[key] = line
                     if bar is not None:
