@@ -1,4 +1,5 @@
-"""Scoring open-ended answers with an LLM judge, as MM-Vet, LLaVA-Bench and MMHal-Bench publish it.
+"""Scoring open-ended answers with an LLM judge, as MM-Vet, LLaVA-Bench and MMHal-Bench publish it
+(docs/judge.md).
 
     from mmpo.judge import JudgeOptions, judge_predictions
     opts = JudgeOptions(judge_base_url=("http://judge:8000/v1",), judge_model="Qwen2.5-72B-Instruct",
