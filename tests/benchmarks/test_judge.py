@@ -83,7 +83,8 @@ def test_missing_judge_settings_say_what_to_give_and_where_prompts_are_published
     ("{question} {answer}", r"no \{response\} placeholder"),
     ("{question} {answer} {response} {", "Single '{'"),
     ("{question} {answer} {response:>10}", "not a plain"),
-    ("{0} {question} {answer} {response}", "not a plain"),
+    ("{0} {question} {answer} {response}", "positional placeholder"),
+    ("Content: {}\n{question} {answer} {response}", r"positional placeholder \{\}; name each one"),
     ("   ", "is empty"),
 ])
 def test_template_errors_name_the_prompt_file(tmp_path, text, message):

@@ -52,6 +52,9 @@ class JudgeOptions:
     def check_judge(self, benchmark: str | None = None) -> None:
         """Refuse a judge-scored run that lacks a judge: each missing flag named, with where the prompt is
         published."""
+        if isinstance(self.judge_base_url, str):
+            self.judge_base_url = (self.judge_base_url,)
+        self.judge_base_url = tuple(self.judge_base_url)
         where = PROMPT_SOURCES.get(benchmark or "")
         if not self.judge_prompt:
             sources = [where] if where else [f"{k}: {v}" for k, v in PROMPT_SOURCES.items()]

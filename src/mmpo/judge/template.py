@@ -37,7 +37,10 @@ def placeholders(text: str, path: str | os.PathLike, key: str | None = None) -> 
     for _, name, spec, conv in parsed:
         if name is None:
             continue
-        if name == "" or not name.isidentifier() or spec or conv:
+        if name == "" or name.isdigit():
+            raise MMPOError(f"judge prompt {where}: a positional placeholder {{{name}}}; name each one as the "
+                            "benchmark's field it stands for, e.g. {question}, {answer}, {response}")
+        if not name.isidentifier() or spec or conv:
             raise MMPOError(f"judge prompt {where}: placeholder {{{name}{'!' + conv if conv else ''}"
                             f"{':' + spec if spec else ''}}} is not a plain {{name}} (write a literal brace as "
                             "{{ or }})")
