@@ -114,7 +114,7 @@ class ChatClient:
         _check(req)
         with self._lock:
             first = next(self._next)
-        body = chat_body(req)
+        body = self._body(req)
         openai = _openai()
         delay = self.backoff
         for attempt in range(self.retries + 1):
@@ -134,6 +134,10 @@ class ChatClient:
                 delay = min(delay * 2, self.max_backoff)
         raise MMPOError(f"request {req.pid}: no answer after {self.retries + 1} tries ({', '.join(self.base_urls)}); "
                         f"last error: {error}")
+
+    def _body(self, req: ChatRequest) -> dict[str, Any]:
+        """The keyword arguments of `chat.completions.create` (a subclass may send other fields)."""
+        return chat_body(req)
 
     # -- what the servers serve ------------------------------------------------------------------
     def prompt_token_count(self, req: ChatRequest, i: int = 0) -> int:
