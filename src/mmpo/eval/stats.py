@@ -6,6 +6,10 @@
   questions, with a percentile interval from resampling questions (both models together). Pairing removes
   the question-difficulty variance that two independent intervals would count twice.
 - `bootstrap_interval(x)`: the percentile interval for one accuracy, for symmetry with the paired case.
+- `paired_bootstrap_statistic(a, b, statistic)`: the same pairing for any statistic of a list of
+  per-question items (F1 over POPE's predictions, a benchmark's `summarize`): each replicate draws
+  question indices once, applies them to both lists and recomputes `statistic` on each. A statistic
+  may return a mapping of named values (the primary and each breakdown group's), one interval each.
 
 Only numpy and the standard library; deterministic for a given seed.
 """
@@ -13,9 +17,10 @@ Only numpy and the standard library; deterministic for a given seed.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
@@ -112,3 +117,55 @@ def paired_bootstrap(a: Sequence, b: Sequence, *, n_boot: int = 10_000, seed: in
         means[start:stop] = d[idx].mean(axis=1)
     lo, hi = _percentiles(means, confidence)
     return Interval(float(d.mean()), lo, hi, confidence, int(d.size))
+
+
+def paired_bootstrap_statistic(a: Sequence[Any], b: Sequence[Any],
+                               statistic: Callable[[list[Any]], float | Mapping[str, float | None]], *,
+                               n_boot: int = 10_000, seed: int = 0,
+                               confidence: float = 0.95) -> Interval | dict[str, Interval]:
+    """Interval for statistic(b) - statistic(a), where a[i] and b[i] are items of the same question i.
+
+    Each replicate resamples question indices once (with replacement) and recomputes `statistic` on
+    [a[j] for j in idx] and [b[j] for j in idx]. With a mapping-valued statistic, one interval per key
+    of the full-sample value: a key missing (or None) in a replicate (a breakdown group no resampled
+    question falls in) leaves that replicate out of its interval; its `n` stays the number of questions.
+    Deterministic for a seed; the same seed draws the same indices as for any other statistic of
+    equally many questions.
+    """
+    _check_confidence(confidence)
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
+        raise ValueError(f"n_boot must be an integer >= 1, got {n_boot!r}")
+    a, b = list(a), list(b)
+    if len(a) != len(b):
+        raise ValueError(f"paired items must have equal length, got {len(a)} and {len(b)}")
+    if not a:
+        raise ValueError("no paired items")
+
+    def as_map(v) -> dict[str, float | None]:
+        return dict(v) if isinstance(v, Mapping) else {"": v}
+
+    first = statistic(a)
+    scalar = not isinstance(first, Mapping)
+    full_a, full_b = as_map(first), as_map(statistic(b))
+    keys = [k for k in full_b if k in full_a and full_a[k] is not None and full_b[k] is not None]
+    reps = {k: np.full(n_boot, np.nan) for k in keys}
+    rng = np.random.default_rng(seed)
+    n = len(a)
+    for r in range(n_boot):
+        idx = rng.integers(0, n, size=n)
+        sa, sb = as_map(statistic([a[j] for j in idx])), as_map(statistic([b[j] for j in idx]))
+        for k in keys:
+            va, vb = sa.get(k), sb.get(k)
+            if va is not None and vb is not None:
+                reps[k][r] = float(vb) - float(va)
+    out = {}
+    for k in keys:
+        got = reps[k][~np.isnan(reps[k])]
+        est = float(full_b[k]) - float(full_a[k])
+        lo, hi = _percentiles(got, confidence) if got.size else (float("nan"), float("nan"))
+        out[k] = Interval(est, lo, hi, confidence, n)
+    if scalar:
+        if "" not in out:
+            raise ValueError("the statistic is None on the full sample")
+        return out[""]
+    return out
