@@ -5,11 +5,28 @@ Usage:
     mmpo report evals/base evals/sft evals/mpo --names base,SFT,MPO --baseline base --out report/
     mmpo report runs/mpo --out report/                                # a training run (or trainer_state.json)
 
+The paper's Table 1 (evals of named benchmarks, `mmpo eval --benchmark NAME`, or of several data files):
+    mmpo report evals/base-* evals/mpo-* --baseline base --out report/   # one dir per model and benchmark
+    mmpo report evals/*/ --names runs/mpo=MPO,models/base=base --baseline base --out report/
+
 Writes, as the inputs allow:
     DIR/report.md + DIR/comparison.json   table: direct and CoT accuracy, CoT - direct, format failures,
                                           paired-bootstrap 95% intervals vs the baseline (needs predictions.jsonl)
     DIR/direct_vs_cot.png                 the paper's Figure 1: direct accuracy (x) vs CoT accuracy (y)
+    DIR/table.md, table.csv, table.json   when an eval is of a named benchmark or the evals span several: a row
+                                          per benchmark (and per breakdown group: POPE's subsets, MathVerse's
+                                          versions), a column per model and mode with the benchmark's primary
+                                          metric (% for fractions), and each model's difference to the baseline
+                                          with a 95% paired-bootstrap interval of that metric (its `summarize`
+                                          recomputed on resampled questions; none, with a footnote, where the
+                                          evals did not ask the same questions); "-" where a model has no eval
     DIR/training_curves.png               loss terms, rewards, reward accuracy and bco/delta over steps
+
+Models in the table: an eval's column is its scores.json `model` (its last path part, `runs/mpo` -> `mpo`),
+so the dirs of one model on several benchmarks share a column. `--names` renames: one name per input in
+order (as for a plain comparison), or MODEL=NAME items (MODEL: the scores' model, its last path part, or
+an eval dir as given). `--baseline` names a model (default: the first). With several benchmarks report.md
+holds the table and then each benchmark's accuracy comparison, and comparison.json those by benchmark.
 """
 
 from __future__ import annotations
@@ -23,7 +40,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="SCORES_OR_RUN",
                    help="eval dirs / scores.json files, and/or training run dirs / trainer_state.json files")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--names", default=None, help="comma-separated display names, one per input, in order")
+    p.add_argument("--names", default=None,
+                   help="comma-separated display names: one per input, in order, or MODEL=NAME items (the "
+                        "benchmark table: MODEL is an eval's scores.json model, its last path part, or its dir)")
     p.add_argument("--baseline", default=None, help="name of the model to compare against (default: the first)")
     p.add_argument("--n-boot", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -59,21 +78,22 @@ def run(args: argparse.Namespace) -> int:
     if args.n_boot < 1:
         raise MMPOError(f"--n-boot must be >= 1 (10000 gives stable 95% intervals), got {args.n_boot}")
     paths = [Path(p) for p in args.inputs]
-    names = None
-    if args.names:
-        names = [n.strip() for n in args.names.split(",")]
-        if len(names) != len(paths) or not all(names):
-            raise MMPOError(f"--names needs one non-empty name per input: got {len(names)} for {len(paths)} inputs")
-    evals, eval_names, runs, run_names = [], [], [], []
+    names = [n.strip() for n in args.names.split(",")] if args.names else None
+    mapping = bool(names) and all("=" in n for n in names)
+    if names and not mapping and (len(names) != len(paths) or not all(names)):
+        raise MMPOError(f"--names needs one non-empty name per input: got {len(names)} for {len(paths)} inputs"
+                        " (or MODEL=NAME items)")
+    evals, eval_names, eval_inputs, runs, run_names = [], [], [], [], []
     for i, path in enumerate(paths):
         is_eval, is_run = _classify(path)
         if not (is_eval or is_run):
             raise MMPOError(f"{path}: no scores.json and no trainer_state.json (nor checkpoint-*/) found there")
         default = path.parent.name if path.is_file() else path.name
-        name = names[i] if names else default
+        name = names[i] if names and not mapping else default
         if is_eval:
             evals.append(path)
             eval_names.append(name)
+            eval_inputs.append(args.inputs[i])
         if is_run:
             runs.append(path)
             run_names.append(name)
@@ -81,13 +101,32 @@ def run(args: argparse.Namespace) -> int:
         raise MMPOError("--baseline given but no eval among the inputs")
     out = Path(args.out)
     if evals:
-        comparison = write_comparison(evals, out, names=eval_names, baseline=args.baseline,
-                                      n_boot=args.n_boot, seed=args.seed,
-                                      same_questions_only=args.same_questions_only)
-        print(comparison["markdown"])
-        print(f"wrote {out / 'report.md'}, {out / 'comparison.json'}"
-              + (f", {comparison['figure']}" if comparison.get("figure") else ""))
+        from mmpo.eval.report import load_eval
+        from mmpo.eval.table import model_names, needs_table, write_benchmark_report
+
+        loaded = [load_eval(p) for p in evals]
+        if needs_table(loaded):
+            given = names if mapping else (eval_names if names else None)
+            for r, n in zip(loaded, model_names(loaded, eval_inputs, given)):
+                r.name = n
+            result = write_benchmark_report(loaded, out, baseline=args.baseline, n_boot=args.n_boot,
+                                            seed=args.seed, same_questions_only=args.same_questions_only)
+            print(result["markdown"])
+            print(f"wrote {out / 'report.md'}, {out / 'comparison.json'}, "
+                  + ", ".join(str(p) for p in result["paths"].values())
+                  + (f", {result['figure']}" if result.get("figure") else ""))
+        else:
+            if mapping:
+                raise MMPOError("--names MODEL=NAME is for the benchmark table; give one name per input here")
+            comparison = write_comparison(loaded, out, names=eval_names, baseline=args.baseline,
+                                          n_boot=args.n_boot, seed=args.seed,
+                                          same_questions_only=args.same_questions_only)
+            print(comparison["markdown"])
+            print(f"wrote {out / 'report.md'}, {out / 'comparison.json'}"
+                  + (f", {comparison['figure']}" if comparison.get("figure") else ""))
     if runs:
+        if mapping:
+            run_names = None
         png = write_training_curves(runs, out, names=run_names)
         print(f"wrote {png}")
     return 0

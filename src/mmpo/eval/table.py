@@ -30,7 +30,8 @@ from typing import Any
 from mmpo.errors import MMPOError
 from mmpo.eval.report import EvalRun
 
-__all__ = ["benchmark_info", "benchmark_table", "needs_table", "table_csv", "table_markdown", "write_table"]
+__all__ = ["benchmark_info", "benchmark_table", "model_names", "needs_table", "table_csv", "table_markdown",
+           "write_benchmark_report", "write_table"]
 
 MODE_ORDER = ("direct", "cot")
 
@@ -94,8 +95,9 @@ def _same_questions(a: EvalRun, b: EvalRun, mode: str) -> tuple[list[str], str |
     if hashed:
         same = [pid for pid in pa if pid in pb and pa[pid]["qhash"] == pb[pid]["qhash"]]
     else:
-        fa, fb = a.scores.get("data_fingerprint"), b.scores.get("data_fingerprint")
-        same = [pid for pid in pa if pid in pb] if fa and fa == fb else []
+        from mmpo.eval.report import _fingerprint  # evals before question hashes: the data file and its size
+
+        same = [pid for pid in pa if pid in pb] if _fingerprint(a) == _fingerprint(b) else []
     if len(same) == len(pa) == len(pb) and same:
         return sorted(same), None
     how = "same pid and question hash" if hashed else "same pid and data fingerprint"
@@ -153,7 +155,7 @@ def benchmark_table(runs: Sequence[EvalRun], *, baseline: str | None = None, n_b
         cells = grid[name]
         first = next(iter(cells.values()))[1]
         primary, scale, title = first["primary"], first["scale"], first["title"]
-        for m, (r, info) in cells.items():
+        for r, info in cells.values():
             if (info["primary"], info["scale"]) != (primary, scale):
                 raise MMPOError(f"{title}: {r.source} reports {info['primary']} ({info['scale']}), another eval "
                                 f"{primary} ({scale}); evaluate both with the same mmpo")
@@ -362,3 +364,77 @@ def write_table(table: dict[str, Any], out_dir: str | os.PathLike) -> dict[str, 
     paths["csv"].write_text(table_csv(table), encoding="utf-8")
     paths["json"].write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
     return paths
+
+
+def model_names(runs: Sequence[EvalRun], inputs: Sequence[str], names: Sequence[str] | None) -> list[str]:
+    """The model (column) of each eval: `names[i]` when given one per eval (as `--names a,b,c`), each
+    KEY=NAME of `names` when all have one (KEY: the scores' `model` as written, its last path part, or the
+    eval dir as given), else the scores' `model`: its last path part (`runs/mpo` -> `mpo`), or the whole
+    string where two models share that part. Evals of one model on several benchmarks share a column."""
+    models = [str(r.scores.get("model") or Path(inputs[i]).name) for i, r in enumerate(runs)]
+    short = [Path(m.rstrip("/\\")).name or m for m in models]
+    clash = {s for s in short if len({m for m, t in zip(models, short) if t == s}) > 1}
+    default = [m if s in clash else s for m, s in zip(models, short)]
+    if not names:
+        return default
+    if all("=" in n for n in names):
+        mapping = dict(n.split("=", 1) for n in names)
+        used, out = set(), []
+        for i, d in enumerate(default):
+            keys = [k for k in (models[i], short[i], str(inputs[i]), str(inputs[i]).rstrip("/")) if k in mapping]
+            used.update(keys)
+            out.append(mapping[keys[0]] if keys else d)
+        unused = [k for k in mapping if k not in used]
+        if unused:
+            raise MMPOError(f"--names: {', '.join(unused)} match no eval's model or dir (models: "
+                            f"{', '.join(dict.fromkeys(models))})")
+        return out
+    if len(names) != len(runs):
+        raise MMPOError(f"--names needs one name per eval ({len(runs)}) or MODEL=NAME items, got {len(names)}")
+    return list(names)
+
+
+def write_benchmark_report(runs: Sequence[EvalRun], out_dir: str | os.PathLike, *, baseline: str | None = None,
+                           n_boot: int = 10_000, seed: int = 0, same_questions_only: bool = False) -> dict[str, Any]:
+    """`mmpo report` over evals of named benchmarks or of several: table.md/.csv/.json, and report.md.
+
+    One benchmark: report.md and comparison.json as `write_comparison` writes them (accuracy, format
+    failures, the direct-vs-CoT figure), then the table. Several: report.md holds the table, then per
+    benchmark that comparison of its evals (or why there is none); comparison.json holds those by
+    benchmark. Returns {"table", "markdown", "paths", "figure"}.
+    """
+    from mmpo.data.files import write_json
+    from mmpo.eval.report import compare, comparison_markdown, write_comparison
+
+    out = Path(out_dir)
+    table = benchmark_table(runs, baseline=baseline, n_boot=n_boot, seed=seed)
+    paths = write_table(table, out)
+    table_md = "## Benchmarks\n\n" + table_markdown(table)
+    by_bench: dict[str, list[EvalRun]] = {}
+    for r in runs:
+        by_bench.setdefault(benchmark_info(r)["name"], []).append(r)
+    figure = None
+    if len(by_bench) == 1:
+        base = baseline if baseline in {r.name for r in runs} else None
+        comp = write_comparison(runs, out, baseline=base, n_boot=n_boot, seed=seed,
+                                same_questions_only=same_questions_only)
+        md = comp["markdown"] + "\n" + table_md
+        figure = comp.get("figure")
+    else:
+        parts, comps = [table_md], {}
+        for row in table["rows"]:
+            group = by_bench[row["name"]]
+            base = baseline if baseline in {r.name for r in group} else None
+            parts.append(f"\n## {row['title']}: direct vs chain-of-thought accuracy\n")
+            try:
+                comp = compare(group, baseline=base, n_boot=n_boot, seed=seed,
+                               same_questions_only=same_questions_only)
+            except MMPOError as exc:
+                parts.append(f"No comparison: {exc}\n")
+                continue
+            comps[row["name"]] = comp
+            parts.append(comparison_markdown(comp))
+        md = "\n".join(parts)
+        write_json(out / "comparison.json", {"benchmarks": comps})
+    (out / "report.md").write_text(md, encoding="utf-8")
+    return {"table": table, "markdown": md, "paths": paths, "figure": figure}
