@@ -324,3 +324,34 @@ def test_plain_comparison_is_unchanged(tmp_path, capsys):
     assert not (out / "table.md").exists() and (out / "report.md").is_file()
     assert main(["report", str(a), str(b), "--names", "base=B", "--out", str(tmp_path / "r2")]) == 2
     assert "MODEL=NAME is for the benchmark table" in capsys.readouterr().err
+
+
+@dataclass(frozen=True)
+class FakeAccuracy(Benchmark):
+    def summarize(self, predictions):
+        def acc(ps):
+            return sum(p["score"] for p in ps) / len(ps)
+
+        by = {s: {"accuracy": acc([p for p in predictions if p["subset"] == s]),
+                  "n": sum(p["subset"] == s for p in predictions)} for s in sorted({p["subset"] for p in predictions})}
+        return {"primary": acc(predictions), "n": len(predictions), "metrics": {}, "by": {"subset": by}}
+
+
+@pytest.mark.parametrize("bench, a, b", [
+    (FakeAccuracy(name="acc", title="Acc"), _pope_preds(BASE_POPE, "cot"), _pope_preds(MPO_POPE, "cot")),
+    (MMHAL, _hal_preds(BASE_HAL, "cot"), _hal_preds(MPO_HAL, "cot")),
+])
+def test_mean_benchmarks_take_the_vectorised_path_with_the_same_intervals(bench, a, b):
+    from mmpo.eval.stats import paired_bootstrap_means
+
+    fast = tbl._mean_path(bench, bench.primary, a, b)
+    assert fast is not None
+    assert set(fast[2]) == ({"by/subset/adversarial", "by/subset/random"} if bench.name == "acc" else set())
+    quick = paired_bootstrap_means(fast[0], fast[1], groups=fast[2], n_boot=400, seed=5)
+    slow = paired_bootstrap_statistic(a, b, tbl._statistic(bench, bench.primary), n_boot=400, seed=5)
+    assert set(quick) == set(slow)
+    for k in slow:
+        assert (quick[k].estimate, quick[k].low, quick[k].high) == pytest.approx(
+            (slow[k].estimate, slow[k].low, slow[k].high)), k
+    # F1 is no mean of per-question scores: the slow path, summarize on every resample.
+    assert tbl._mean_path(POPE, "f1", _pope_preds(BASE_POPE, "cot"), _pope_preds(MPO_POPE, "cot")) is None

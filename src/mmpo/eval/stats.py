@@ -169,3 +169,50 @@ def paired_bootstrap_statistic(a: Sequence[Any], b: Sequence[Any],
             raise ValueError("the statistic is None on the full sample")
         return out[""]
     return out
+
+
+def paired_bootstrap_means(a: Sequence[float | None], b: Sequence[float | None], *,
+                           groups: Mapping[str, Sequence[bool]] | None = None, n_boot: int = 10_000,
+                           seed: int = 0, confidence: float = 0.95) -> dict[str, Interval]:
+    """Vectorised `paired_bootstrap_statistic` for a statistic that is the mean of a per-question score
+    (None: left out of that model's mean, as a judge's unparsed reply), overall ("") and within each
+    group of `groups` (name -> a membership flag per question). Same draws as `paired_bootstrap`."""
+    _check_confidence(confidence)
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
+        raise ValueError(f"n_boot must be an integer >= 1, got {n_boot!r}")
+    xa = np.array([np.nan if v is None else float(v) for v in a])
+    xb = np.array([np.nan if v is None else float(v) for v in b])
+    if xa.size != xb.size or xa.size == 0:
+        raise ValueError(f"paired scores must have equal, non-zero length, got {xa.size} and {xb.size}")
+    n = xa.size
+    masks = {"": np.ones(n, dtype=bool)}
+    masks.update({k: np.asarray(v, dtype=bool) for k, v in (groups or {}).items()})
+    okA, okB = ~np.isnan(xa), ~np.isnan(xb)
+    va, vb = np.where(okA, xa, 0.0), np.where(okB, xb, 0.0)
+
+    def means(idx):  # idx: (k, n) question indices -> {key: (k,) differences}
+        out = {}
+        for key, m in masks.items():
+            wa, wb = (m & okA)[idx], (m & okB)[idx]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[key] = (vb[idx] * wb).sum(1) / wb.sum(1) - (va[idx] * wa).sum(1) / wa.sum(1)
+        return out
+
+    full = means(np.arange(n)[None, :])
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 8_000_000 // (n * max(1, len(masks))))
+    reps = {k: np.empty(n_boot) for k in masks}
+    for start in range(0, n_boot, chunk):
+        stop = min(n_boot, start + chunk)
+        got = means(rng.integers(0, n, size=(stop - start, n)))
+        for k in masks:
+            reps[k][start:stop] = got[k]
+    out = {}
+    for k in masks:
+        est = float(full[k][0])
+        if est != est:
+            continue
+        r = reps[k][~np.isnan(reps[k])]
+        lo, hi = _percentiles(r, confidence) if r.size else (float("nan"), float("nan"))
+        out[k] = Interval(est, lo, hi, confidence, n)
+    return out

@@ -72,8 +72,6 @@ def _group_value(group: dict[str, Any], primary: str) -> float | None:
 
 def _statistic(bench: Any, primary: str):
     """predictions -> {"": primary, "by/<breakdown>/<group>": value} (the breakdowns with one value per group)."""
-    if bench is None:  # a generic eval: accuracy of the verdicts
-        return lambda preds: {"": sum(p.get("verdict") == "correct" for p in preds) / len(preds)}
 
     def stat(preds):
         s = bench.summarize(preds)
@@ -84,6 +82,55 @@ def _statistic(bench: Any, primary: str):
         return out
 
     return stat
+
+
+def _nanmean(values: Sequence[Any]) -> float | None:
+    got = [float(v) for v in values if v is not None]
+    return sum(got) / len(got) if got else None
+
+
+def _close(x: Any, y: Any) -> bool:
+    return isinstance(x, (int, float)) and isinstance(y, (int, float)) and abs(float(x) - float(y)) <= 1e-9
+
+
+def _mean_path(bench: Any, primary: str, a: list[dict], b: list[dict]):
+    """(scores of a, scores of b, group masks) when the statistic is the mean of each prediction's `score`
+    (None left out), checked on the full lists and three sub-lists of each; else None. A breakdown's groups
+    join when a prediction field of the breakdown's name gives the membership and each group's value is its
+    mean score too. Then the bootstrap is vectorised (`paired_bootstrap_means`): exact, and fast."""
+    if bench is None:  # a generic eval: accuracy of the verdicts
+        return [float(p.get("verdict") == "correct") for p in a], [float(p.get("verdict") == "correct") for p in b], {}
+    if not all("score" in p for p in (*a, *b)):
+        return None
+    fulls = []
+    try:
+        for preds in (a, b):
+            for k, sub in enumerate((preds, preds[::2], preds[1::2], preds[: len(preds) // 2 or 1])):
+                s = bench.summarize(sub)
+                if not sub or not _close(s.get("primary"), _nanmean([p["score"] for p in sub])):
+                    return None
+                if k == 0:
+                    fulls.append(s)
+    except Exception:  # a summarize that cannot take a sub-list is not a mean either
+        return None
+    masks = {}
+    for key, groups in (fulls[0].get("by") or {}).items():
+        if not all(key in p for p in (*a, *b)) or [str(p[key]) for p in a] != [str(p[key]) for p in b]:
+            continue
+        ok = {}
+        for g in groups or {}:
+            member = [str(p[key]) == str(g) for p in a]
+            mean_a = _nanmean([p["score"] for p, m in zip(a, member) if m])
+            mean_b = _nanmean([p["score"] for p, m in zip(b, member) if m])
+            ga = _group_value(groups[g], primary) if isinstance(groups[g], dict) else None
+            gb_vals = ((fulls[1].get("by") or {}).get(key) or {}).get(g)
+            gb = _group_value(gb_vals, primary) if isinstance(gb_vals, dict) else None
+            if not (_close(ga, mean_a) and _close(gb, mean_b)):
+                break
+            ok[f"by/{key}/{g}"] = member
+        else:
+            masks.update(ok)
+    return [p["score"] for p in a], [p["score"] for p in b], masks
 
 
 def _same_questions(a: EvalRun, b: EvalRun, mode: str) -> tuple[list[str], str | None]:
@@ -125,7 +172,7 @@ def benchmark_table(runs: Sequence[EvalRun], *, baseline: str | None = None, n_b
     one model (one per benchmark) share it. Rows follow `mmpo.benchmarks.BENCHMARK_NAMES`, unknown
     benchmarks (generic evals) after them in the order given."""
     from mmpo.benchmarks import BENCHMARK_NAMES
-    from mmpo.eval.stats import paired_bootstrap_statistic
+    from mmpo.eval.stats import paired_bootstrap_means, paired_bootstrap_statistic
 
     if not runs:
         raise MMPOError("nothing to tabulate: give at least one eval")
@@ -209,8 +256,12 @@ def benchmark_table(runs: Sequence[EvalRun], *, baseline: str | None = None, n_b
                     continue
                 pa = {str(p["pid"]): p for p in ra.predictions if p["mode"] == mo}
                 pb = {str(p["pid"]): p for p in rb.predictions if p["mode"] == mo}
-                ivs = paired_bootstrap_statistic([pa[p] for p in pids], [pb[p] for p in pids],
-                                                 _statistic(bench, primary), n_boot=n_boot, seed=seed)
+                la, lb = [pa[p] for p in pids], [pb[p] for p in pids]
+                fast = _mean_path(bench, primary, la, lb)
+                if fast is not None:
+                    ivs = paired_bootstrap_means(fast[0], fast[1], groups=fast[2], n_boot=n_boot, seed=seed)
+                else:
+                    ivs = paired_bootstrap_statistic(la, lb, _statistic(bench, primary), n_boot=n_boot, seed=seed)
                 main = ivs.get("")
                 if main is not None:
                     row["diffs"][m][mo] = {"estimate": main.estimate, "low": main.low, "high": main.high,
