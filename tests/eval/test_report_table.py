@@ -118,6 +118,19 @@ def evals(tmp_path):
     }
 
 
+def _write_eval(d, name, direct, cot):
+    """A generic eval dir (no benchmark block, as `mmpo eval --data FILE` writes) of bench.jsonl."""
+    d.mkdir(parents=True)
+    preds = [{"pid": str(i), "mode": mode, "response": "r", "extracted": None,
+              "verdict": "correct" if ok else "incorrect"}
+             for mode, outcomes in (("direct", direct), ("cot", cot)) for i, ok in enumerate(outcomes)]
+    modes = {mode: {"n": len(o), "accuracy": sum(o) / len(o), "format_failure_rate": 0.0, "by": {}}
+             for mode, o in (("direct", direct), ("cot", cot))}
+    (d / "scores.json").write_text(json.dumps({"model": name, "data": "bench.jsonl", "modes": modes}))
+    (d / "predictions.jsonl").write_text("".join(json.dumps(p) + "\n" for p in preds))
+    return d
+
+
 def _runs(paths, names=None):
     runs = [load_eval(p) for p in paths]
     for r, n in zip(runs, tbl.model_names(runs, [str(p) for p in paths], names)):
@@ -298,8 +311,6 @@ def test_cli_one_named_benchmark_keeps_the_comparison_and_adds_the_table(evals, 
 
 
 def test_generic_evals_of_two_data_files_make_a_table(tmp_path):
-    from tests.eval.test_report import _write_eval
-
     a = _write_eval(tmp_path / "a", "m1", [1, 0, 1, 0], [1, 1, 0, 0])
     b = _write_eval(tmp_path / "b", "m1", [1, 1, 1, 0], [1, 1, 1, 1])
     s = json.loads((b / "scores.json").read_text())
@@ -315,10 +326,8 @@ def test_generic_evals_of_two_data_files_make_a_table(tmp_path):
 
 
 def test_plain_comparison_is_unchanged(tmp_path, capsys):
-    from tests.eval.test_report import BASE_C, BASE_D, MPO_C, MPO_D, _write_eval
-
-    a = _write_eval(tmp_path / "base", "base", BASE_D, BASE_C)
-    b = _write_eval(tmp_path / "mpo", "mpo", MPO_D, MPO_C)
+    a = _write_eval(tmp_path / "base", "base", [1, 1, 0, 0], [1, 0, 0, 0])
+    b = _write_eval(tmp_path / "mpo", "mpo", [1, 1, 1, 0], [1, 1, 1, 1])
     out = tmp_path / "report"
     main(["report", str(a), str(b), "--n-boot", "100", "--out", str(out)])
     assert not (out / "table.md").exists() and (out / "report.md").is_file()

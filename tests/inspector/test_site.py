@@ -247,7 +247,7 @@ def test_search_text_is_the_question_not_the_shared_instructions(small_run, tmp_
 
 def test_a_named_benchmark_eval_shows_its_metrics_groups_and_fields(small_run, bench_eval, tmp_path, monkeypatch):
     import mmpo.benchmarks as benchmarks
-    from tests.inspector.conftest import BENCH_SUBSET, FakeReader
+    from _bench_eval import BENCH_SUBSET, FakeReader
 
     monkeypatch.setattr(benchmarks, "get_benchmark", lambda name: FakeReader())
     out = tmp_path / "site"
