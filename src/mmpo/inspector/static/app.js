@@ -295,7 +295,7 @@ const MMPO = (() => {
   }
   // A benchmark's own fields of one prediction (POPE's gold and pred, CRPE's rotation, a judge's reply).
   function benchFields(fields) {
-    return el("dl", { cls: "fields" }, Object.entries(fields).map(([k, v]) => [
+    return el("dl", { cls: "fields" }, Object.entries(fields).flatMap(([k, v]) => [
       el("dt", { text: k }),
       el("dd", {}, typeof v === "string" && v.length > 80 ? el("pre", { text: v }) : el("span", { text: typeof v === "string" ? v : JSON.stringify(v) }))]));
   }
@@ -306,7 +306,7 @@ const MMPO = (() => {
     const unit = b.scale === "fraction" ? "%" : b.scale;
     const kids = [el("h3", { id: "bench-title", text: `${b.title} (${b.name}${b.kind ? ", " + b.kind : ""})` }),
       el("p", { id: "bench-primary" }, `${b.primary} (${unit}): `,
-        modes.map((m, i) => [i ? " · " : "", `${modeLabel(m)} `, el("b", { text: fmtScale(b.modes[m].primary, b.scale) }), ` (n=${b.modes[m].n})`]))];
+        modes.flatMap((m, i) => [i ? " · " : "", `${modeLabel(m)} `, el("b", { text: fmtScale(b.modes[m].primary, b.scale) }), ` (n=${b.modes[m].n})`]))];
     const metrics = [...new Set(modes.flatMap((m) => Object.keys(b.modes[m].metrics || {})))].filter((k) => k !== b.primary);
     if (metrics.length) {
       kids.push(el("table", { cls: "bench-metrics" },
