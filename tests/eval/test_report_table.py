@@ -364,3 +364,47 @@ def test_mean_benchmarks_take_the_vectorised_path_with_the_same_intervals(bench,
             (slow[k].estimate, slow[k].low, slow[k].high)), k
     # F1 is no mean of per-question scores: the slow path, summarize on every resample.
     assert tbl._mean_path(POPE, "f1", _pope_preds(BASE_POPE, "cot"), _pope_preds(MPO_POPE, "cot")) is None
+
+
+@dataclass(frozen=True)
+class FakeCircular(Benchmark):
+    """CRPE-like: a question counts once, correct when all its rotations are (pids q0-r0, q0-r1, ...)."""
+
+    bootstrap_unit: str = "question_id"
+
+    def summarize(self, predictions):
+        by_q = {}
+        for p in predictions:
+            by_q.setdefault(p["question_id"], []).append(p["score"] == 1.0)
+        acc = sum(all(v) for v in by_q.values()) / len(by_q)
+        return {"primary": acc, "n": len(by_q), "metrics": {"circular": acc}, "by": {}}
+
+
+def test_a_benchmark_with_a_bootstrap_unit_resamples_whole_clusters(tmp_path, monkeypatch):
+    circ = FakeCircular(name="crpe", title="CRPE")
+    monkeypatch.setitem(FAKES, "crpe", circ)
+
+    def preds(right, mode="cot"):   # 3 questions x 2 rotations; right: the rotations answered right
+        return [{"pid": f"q{q}-r{r}", "mode": mode, "response": "", "extracted": None,
+                 "verdict": "correct" if (q, r) in right else "incorrect", "score": float((q, r) in right),
+                 "qhash": f"q{q}-r{r}", "question_id": f"q{q}"} for q in range(3) for r in range(2)]
+
+    base = {(0, 0), (0, 1), (1, 0)}                 # circular: q0 only, 1/3
+    mpo = {(0, 0), (0, 1), (1, 0), (1, 1)}          # q0 and q1, 2/3
+    seen = []
+    real = circ.summarize
+
+    def spy(predictions):
+        ids = [p["question_id"] for p in predictions]
+        # whole clusters: every question drawn k times brings both its rotations k times
+        seen.append(all(ids.count(q) % 2 == 0 for q in set(ids)))
+        return real(predictions)
+
+    object.__setattr__(circ, "summarize", spy)
+    a = write_eval(tmp_path / "a", "base", circ, {"cot": preds(base)})
+    b = write_eval(tmp_path / "b", "mpo", circ, {"cot": preds(mpo)})
+    seen.clear()
+    table = tbl.benchmark_table(_runs([a, b]), n_boot=200, seed=0)
+    d = table["rows"][0]["diffs"]["mpo"]["cot"]
+    assert d["estimate"] == pytest.approx(1 / 3) and d["low"] <= 1 / 3 <= d["high"]
+    assert len(seen) == 2 * 200 + 2 and all(seen)

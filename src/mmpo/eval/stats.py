@@ -121,8 +121,8 @@ def paired_bootstrap(a: Sequence, b: Sequence, *, n_boot: int = 10_000, seed: in
 
 def paired_bootstrap_statistic(a: Sequence[Any], b: Sequence[Any],
                                statistic: Callable[[list[Any]], float | Mapping[str, float | None]], *,
-                               n_boot: int = 10_000, seed: int = 0,
-                               confidence: float = 0.95) -> Interval | dict[str, Interval]:
+                               n_boot: int = 10_000, seed: int = 0, confidence: float = 0.95,
+                               clusters: Sequence[Any] | None = None) -> Interval | dict[str, Interval]:
     """Interval for statistic(b) - statistic(a), where a[i] and b[i] are items of the same question i.
 
     Each replicate resamples question indices once (with replacement) and recomputes `statistic` on
@@ -130,7 +130,8 @@ def paired_bootstrap_statistic(a: Sequence[Any], b: Sequence[Any],
     of the full-sample value: a key missing (or None) in a replicate (a breakdown group no resampled
     question falls in) leaves that replicate out of its interval; its `n` stays the number of questions.
     Deterministic for a seed; the same seed draws the same indices as for any other statistic of
-    equally many questions.
+    equally many questions. `clusters[i]`: the unit item i is resampled with (CRPE's rotations of one
+    question, scored together): whole clusters are drawn, their items kept together.
     """
     _check_confidence(confidence)
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
@@ -151,8 +152,19 @@ def paired_bootstrap_statistic(a: Sequence[Any], b: Sequence[Any],
     reps = {k: np.full(n_boot, np.nan) for k in keys}
     rng = np.random.default_rng(seed)
     n = len(a)
+    units: list[list[int]] | None = None
+    if clusters is not None:
+        if len(clusters) != n:
+            raise ValueError(f"got {len(clusters)} cluster ids for {n} items")
+        by: dict[Any, list[int]] = {}
+        for i, c in enumerate(clusters):
+            by.setdefault(c, []).append(i)
+        units = list(by.values())
     for r in range(n_boot):
-        idx = rng.integers(0, n, size=n)
+        if units is None:
+            idx = rng.integers(0, n, size=n)
+        else:
+            idx = [i for u in rng.integers(0, len(units), size=len(units)) for i in units[u]]
         sa, sb = as_map(statistic([a[j] for j in idx])), as_map(statistic([b[j] for j in idx]))
         for k in keys:
             va, vb = sa.get(k), sb.get(k)

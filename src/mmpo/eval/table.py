@@ -12,7 +12,9 @@ comes with a paired-bootstrap 95% interval: questions (pids both evals have, wit
 are resampled and the benchmark's own `summarize` recomputed on both models' resampled predictions
 (`mmpo.eval.stats.paired_bootstrap_statistic`), so an F1 or a judge's mean score is bootstrapped as
 what it is. The breakdown groups of `summarize` (POPE's subsets, MathVerse's versions) are sub-rows
-with their own intervals from the same replicates. Where two evals did not ask the same questions
+with their own intervals from the same replicates. A benchmark with a `bootstrap_unit` attribute (a
+prediction field: CRPE's original question, whose rotations are scored together) is resampled by
+whole units. Where two evals did not ask the same questions
 (other pids or other content), where predictions are missing, or where the benchmark's module is not
 in this mmpo, the difference has no interval and a footnote says why.
 """
@@ -131,6 +133,17 @@ def _mean_path(bench: Any, primary: str, a: list[dict], b: list[dict]):
         else:
             masks.update(ok)
     return [p["score"] for p in a], [p["score"] for p in b], masks
+
+
+def _clusters(bench: Any, a: list[dict], b: list[dict]) -> list[str] | None:
+    """Per question the unit it is resampled with, when the benchmark names one (`bootstrap_unit`: a
+    prediction field, as CRPE's original question whose rotations are scored together) and both evals
+    carry it alike; else None (each question alone)."""
+    field = getattr(bench, "bootstrap_unit", None)
+    if not field or not all(field in p for p in (*a, *b)):
+        return None
+    ca, cb = [str(p[field]) for p in a], [str(p[field]) for p in b]
+    return ca if ca == cb else None
 
 
 def _same_questions(a: EvalRun, b: EvalRun, mode: str) -> tuple[list[str], str | None]:
@@ -257,11 +270,13 @@ def benchmark_table(runs: Sequence[EvalRun], *, baseline: str | None = None, n_b
                 pa = {str(p["pid"]): p for p in ra.predictions if p["mode"] == mo}
                 pb = {str(p["pid"]): p for p in rb.predictions if p["mode"] == mo}
                 la, lb = [pa[p] for p in pids], [pb[p] for p in pids]
-                fast = _mean_path(bench, primary, la, lb)
+                clusters = _clusters(bench, la, lb)
+                fast = _mean_path(bench, primary, la, lb) if clusters is None else None
                 if fast is not None:
                     ivs = paired_bootstrap_means(fast[0], fast[1], groups=fast[2], n_boot=n_boot, seed=seed)
                 else:
-                    ivs = paired_bootstrap_statistic(la, lb, _statistic(bench, primary), n_boot=n_boot, seed=seed)
+                    ivs = paired_bootstrap_statistic(la, lb, _statistic(bench, primary), n_boot=n_boot, seed=seed,
+                                                     clusters=clusters)
                 main = ivs.get("")
                 if main is not None:
                     row["diffs"][m][mo] = {"estimate": main.estimate, "low": main.low, "high": main.high,
