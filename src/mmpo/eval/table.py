@@ -369,9 +369,8 @@ def table_markdown(table: dict[str, Any]) -> str:
               f"({table['n_boot']} resamples, seed {table['seed']}), the benchmark's metric recomputed on each "
               "resample. n: questions per eval (several when the evals differ). \"-\": no eval of that model "
               "on that benchmark."]
-    if table["notes"]:
-        lines.append("")
-        lines += [f"({k}) {text}" for k, text in enumerate(table["notes"], start=1)]
+    for k, text in enumerate(table["notes"], start=1):  # a paragraph each, so that none runs into the next
+        lines += ["", f"({k}) {text}"]
     return "\n".join(lines) + "\n"
 
 
