@@ -294,6 +294,7 @@ def test_cli_writes_the_table_and_report(evals, tmp_path, capsys):
     md = (out / "report.md").read_text()
     assert md.startswith("## Benchmarks\n") and "## POPE: direct vs chain-of-thought accuracy" in md
     assert "## MMHal: direct vs chain-of-thought accuracy" in md
+    assert (out / "direct_vs_cot.png").stat().st_size > 10_000 and "Figure: `direct_vs_cot.png`" in md
     assert "MPO − base CoT" in (out / "table.md").read_text()
     comp = json.loads((out / "comparison.json").read_text())
     assert set(comp["benchmarks"]) == {"pope", "mmhal"}

@@ -26,7 +26,8 @@ Models in the table: an eval's column is its scores.json `model` (its last path 
 so the dirs of one model on several benchmarks share a column. `--names` renames: one name per input in
 order (as for a plain comparison), or MODEL=NAME items (MODEL: the scores' model, its last path part, or
 an eval dir as given). `--baseline` names a model (default: the first). With several benchmarks report.md
-holds the table and then each benchmark's accuracy comparison, and comparison.json those by benchmark.
+holds the table, direct_vs_cot.png (a point per model and fraction-scored benchmark) and then each
+benchmark's accuracy comparison, and comparison.json those by benchmark.
 """
 
 from __future__ import annotations

@@ -466,7 +466,7 @@ def write_benchmark_report(runs: Sequence[EvalRun], out_dir: str | os.PathLike, 
     One benchmark: report.md and comparison.json as `write_comparison` writes them (accuracy, format
     failures, the direct-vs-CoT figure), then the table. Several: report.md holds the table, then per
     benchmark that comparison of its evals (or why there is none); comparison.json holds those by
-    benchmark. Returns {"table", "markdown", "paths", "figure"}.
+    benchmark; direct_vs_cot.png a point per model and benchmark whose metric is a fraction. Returns {"table", "markdown", "paths", "figure"}.
     """
     from mmpo.data.files import write_json
     from mmpo.eval.report import compare, comparison_markdown, write_comparison
@@ -499,6 +499,17 @@ def write_benchmark_report(runs: Sequence[EvalRun], out_dir: str | os.PathLike, 
                 continue
             comps[row["name"]] = comp
             parts.append(comparison_markdown(comp))
+        points = [(f"{m} · {row['title']}", c["direct"]["value"], c["cot"]["value"]) for row in table["rows"]
+                  if row["scale"] == "fraction" for m, c in row["cells"].items()
+                  if c and c.get("direct") and c.get("cot") and c["direct"]["value"] is not None
+                  and c["cot"]["value"] is not None]
+        if points:
+            from mmpo.eval import plots
+
+            figure = str(out / "direct_vs_cot.png")
+            plots.direct_vs_cot(points, figure, title="Direct vs chain-of-thought, per benchmark")
+            parts.insert(1, "\nFigure: `direct_vs_cot.png`, each model on each benchmark scored as a fraction at "
+                            "(direct, CoT) of its primary metric (points under the 45° line: CoT lowers it).\n")
         md = "\n".join(parts)
         write_json(out / "comparison.json", {"benchmarks": comps})
     (out / "report.md").write_text(md, encoding="utf-8")
