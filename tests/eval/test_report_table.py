@@ -409,3 +409,27 @@ def test_a_benchmark_with_a_bootstrap_unit_resamples_whole_clusters(tmp_path, mo
     d = table["rows"][0]["diffs"]["mpo"]["cot"]
     assert d["estimate"] == pytest.approx(1 / 3) and d["low"] <= 1 / 3 <= d["high"]
     assert len(seen) == 2 * 200 + 2 and all(seen)
+
+
+def test_cli_reads_suite_folders_and_their_globs(tmp_path, capsys):
+    # `mmpo eval --suite paper --out evals/M` leaves evals/M/suite.json and evals/M/<benchmark>/.
+    for model, pope, hal in (("models/base", BASE_POPE, BASE_HAL), ("runs/mpo", MPO_POPE, MPO_HAL)):
+        root = tmp_path / "evals" / model.split("/")[-1]
+        write_eval(root / "pope", model, POPE, {"cot": _pope_preds(pope, "cot")})
+        write_eval(root / "mmhal", model, MMHAL, {"cot": _hal_preds(hal, "cot")})
+        (root / "suite.json").write_text(json.dumps({"suite": "paper", "model": model, "skipped": {},
+                                                     "ran": {"pope": {"out": str(root / "pope")},
+                                                             "mmhal": {"out": "moved/elsewhere"}}}))
+    base, mpo = tmp_path / "evals" / "base", tmp_path / "evals" / "mpo"
+    out = tmp_path / "report"
+    # a suite folder, and the other one as `evals/mpo/*` (its suite.json among its benchmark dirs)
+    assert main(["report", str(base), *map(str, sorted(mpo.iterdir())), "--n-boot", "50", "--out", str(out)]) == 0
+    table = json.loads((out / "table.json").read_text())
+    assert table["models"] == ["base", "mpo"] and [r["name"] for r in table["rows"]] == ["pope", "mmhal"]
+    assert table["rows"][0]["cells"]["mpo"]["cot"]["value"] == pytest.approx(0.8)
+    # per-input names name every eval of a suite folder
+    assert main(["report", str(base), str(mpo), "--names", "B,M", "--n-boot", "50", "--out", str(out)]) == 0
+    assert json.loads((out / "table.json").read_text())["models"] == ["B", "M"]
+    (mpo / "suite.json").write_text(json.dumps({"ran": {"pope": {}, "ghost": {}}}))
+    assert main(["report", str(base), str(mpo), "--out", str(out)]) == 2
+    assert "the suite lists 'ghost'" in capsys.readouterr().err

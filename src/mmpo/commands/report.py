@@ -8,6 +8,7 @@ Usage:
 The paper's Table 1 (evals of named benchmarks, `mmpo eval --benchmark NAME`, or of several data files):
     mmpo report evals/base-* evals/mpo-* --baseline base --out report/   # one dir per model and benchmark
     mmpo report evals/*/ --names runs/mpo=MPO,models/base=base --baseline base --out report/
+    mmpo report evals/base evals/mpo --out report/      # `mmpo eval --suite` folders (suite.json): each one's evals
 
 Writes, as the inputs allow:
     DIR/report.md + DIR/comparison.json   table: direct and CoT accuracy, CoT - direct, format failures,
@@ -23,8 +24,9 @@ Writes, as the inputs allow:
     DIR/training_curves.png               loss terms, rewards, reward accuracy and bco/delta over steps
 
 Models in the table: an eval's column is its scores.json `model` (its last path part, `runs/mpo` -> `mpo`),
-so the dirs of one model on several benchmarks share a column. `--names` renames: one name per input in
-order (as for a plain comparison), or MODEL=NAME items (MODEL: the scores' model, its last path part, or
+so the dirs of one model on several benchmarks share a column; a `mmpo eval --suite` folder (or its
+suite.json) stands for the eval dirs it lists. `--names` renames: one name per input in order (a suite
+folder's evals all take its name), or MODEL=NAME items (MODEL: the scores' model, its last path part, or
 an eval dir as given). `--baseline` names a model (default: the first). With several benchmarks report.md
 holds the table, direct_vs_cot.png (a point per model and fraction-scored benchmark) and then each
 benchmark's accuracy comparison, and comparison.json those by benchmark.
@@ -50,6 +52,33 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--same-questions-only", action="store_true",
                    help="evals of different data files: pair only the questions both have (same pid, text, options, "
                         "answer and image) instead of refusing")
+
+
+def _suite_evals(path: Path) -> list[Path] | None:
+    """The eval dirs of a `mmpo eval --suite` output (a folder with suite.json and no scores.json, or that
+    suite.json): those its "ran" names (their `out`, else OUT/NAME), in the paper's order; else None."""
+    from mmpo.errors import InputError
+    from mmpo.eval.report import SCORES_FILE
+
+    folder = path if path.is_dir() else path.parent
+    if path.is_dir() and (not (path / "suite.json").is_file() or (path / SCORES_FILE).exists()):
+        return None
+    if path.is_file() and path.name != "suite.json":
+        return None
+    try:
+        ran = json.loads((folder / "suite.json").read_text(encoding="utf-8")).get("ran") or {}
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
+        raise InputError(f"not a suite summary ({exc})", path=folder / "suite.json") from None
+    out = []
+    for name, r in ran.items():
+        here = Path(r.get("out") or "") if isinstance(r, dict) else Path()
+        d = here if here.name and (here / SCORES_FILE).is_file() else folder / name
+        if not (d / SCORES_FILE).is_file():
+            raise InputError(f"the suite lists {name!r}, but {d} holds no {SCORES_FILE}", path=folder / "suite.json")
+        out.append(d)
+    if not out:
+        raise InputError("a suite summary whose 'ran' is empty: no eval to report", path=folder / "suite.json")
+    return out
 
 
 def _classify(path: Path) -> tuple[bool, bool]:
@@ -85,7 +114,21 @@ def run(args: argparse.Namespace) -> int:
         raise MMPOError(f"--names needs one non-empty name per input: got {len(names)} for {len(paths)} inputs"
                         " (or MODEL=NAME items)")
     evals, eval_names, eval_inputs, runs, run_names = [], [], [], [], []
+    seen: set[Path] = set()
     for i, path in enumerate(paths):
+        suite = _suite_evals(path)
+        if suite is not None:  # `mmpo eval --suite` output: each benchmark's eval dir, under the input's name
+            for d in suite:
+                if d.resolve() not in seen:
+                    seen.add(d.resolve())
+                    evals.append(d)
+                    eval_names.append(names[i] if names and not mapping else d.name)
+                    eval_inputs.append(str(d))
+            continue
+        if (path.is_dir() and path.resolve() in seen) or (path.name == "scores.json"
+                                                          and path.parent.resolve() in seen):
+            continue  # a suite's benchmark dir given again (`evals/mpo/*` after `evals/mpo`)
+        seen.add((path if path.is_dir() else path.parent).resolve())
         is_eval, is_run = _classify(path)
         if not (is_eval or is_run):
             raise MMPOError(f"{path}: no scores.json and no trainer_state.json (nor checkpoint-*/) found there")
