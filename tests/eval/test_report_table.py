@@ -286,7 +286,7 @@ def test_two_evals_of_one_model_on_one_benchmark_are_refused(evals, tmp_path):
 def test_cli_writes_the_table_and_report(evals, tmp_path, capsys):
     out = tmp_path / "report"
     main(["report", *map(str, evals.values()), "--names", "runs/mpo=MPO", "--baseline", "base",
-          "--n-boot", "200", "--out", str(out)])
+          "--n-boot", "200", "--n-boot-summarize", "150", "--out", str(out)])
     printed = capsys.readouterr().out
     assert "| **POPE (f1, %)** | 6 | 40.0 | 40.0 | 40.0 | 80.0 | +0.0 [+0.0, +0.0] | +40.0 [" in printed
     for name in ("table.md", "table.csv", "table.json", "report.md", "comparison.json"):
@@ -296,6 +296,9 @@ def test_cli_writes_the_table_and_report(evals, tmp_path, capsys):
     assert "## MMHal: direct vs chain-of-thought accuracy" in md
     assert (out / "direct_vs_cot.png").stat().st_size > 10_000 and "Figure: `direct_vs_cot.png`" in md
     assert "MPO − base CoT" in (out / "table.md").read_text()
+    # POPE's F1 ran summarize on 150 resamples; MMHal's mean score the vectorised 200
+    assert "(200 resamples; 150 where the benchmark's summarize runs on each, seed 0)" in md
+    assert json.loads((out / "table.json").read_text())["n_boot_summarize"] == 150
     comp = json.loads((out / "comparison.json").read_text())
     assert set(comp["benchmarks"]) == {"pope", "mmhal"}
     # accuracy of POPE's CoT answers: base 3/6, MPO 5/6
@@ -433,3 +436,35 @@ def test_cli_reads_suite_folders_and_their_globs(tmp_path, capsys):
     (mpo / "suite.json").write_text(json.dumps({"ran": {"pope": {}, "ghost": {}}}))
     assert main(["report", str(base), str(mpo), "--out", str(out)]) == 2
     assert "the suite lists 'ghost'" in capsys.readouterr().err
+
+
+def test_crpe_like_rotations_are_resampled_together_and_repeats_stay_distinct(tmp_path, monkeypatch):
+    """No bootstrap_unit declared: a `circular_of` field ties the rotations; a question drawn twice counts
+    twice (its copies relabelled), so every resample has as many questions as the eval."""
+
+    @dataclass(frozen=True)
+    class Circular(Benchmark):
+        def summarize(self, predictions):
+            by_q = {}
+            for p in predictions:
+                by_q.setdefault(p["circular_of"], []).append(p)
+            solved = [all(x["verdict"] == "correct" for x in v) and len({x["rotation"] for x in v}) == 2
+                      for v in by_q.values()]
+            sizes.append(len(by_q))
+            return {"primary": sum(solved) / len(solved), "n": len(by_q), "metrics": {}, "by": {}}
+
+    sizes = []
+    crpe = Circular(name="crpe", title="CRPE")
+    monkeypatch.setitem(FAKES, "crpe", crpe)
+
+    def preds(right):
+        return [{"pid": f"q{q}-r{r}", "mode": "cot", "response": "", "extracted": None,
+                 "verdict": "correct" if (q, r) in right else "incorrect", "score": float((q, r) in right),
+                 "qhash": f"q{q}-r{r}", "circular_of": f"q{q}", "rotation": r} for q in range(4) for r in range(2)]
+
+    a = write_eval(tmp_path / "a", "base", crpe, {"cot": preds({(0, 0), (0, 1), (1, 0)})})
+    b = write_eval(tmp_path / "b", "mpo", crpe, {"cot": preds({(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)})})
+    sizes.clear()
+    d = tbl.benchmark_table(_runs([a, b]), n_boot=300, seed=0)["rows"][0]["diffs"]["mpo"]["cot"]
+    assert d["estimate"] == pytest.approx(0.5) and d["low"] <= 0.5 <= d["high"]
+    assert sizes and set(sizes) == {4}   # 4 questions in every resample, each whole

@@ -122,7 +122,8 @@ def paired_bootstrap(a: Sequence, b: Sequence, *, n_boot: int = 10_000, seed: in
 def paired_bootstrap_statistic(a: Sequence[Any], b: Sequence[Any],
                                statistic: Callable[[list[Any]], float | Mapping[str, float | None]], *,
                                n_boot: int = 10_000, seed: int = 0, confidence: float = 0.95,
-                               clusters: Sequence[Any] | None = None) -> Interval | dict[str, Interval]:
+                               clusters: Sequence[Any] | None = None,
+                               relabel: Callable[[Any, int], Any] | None = None) -> Interval | dict[str, Interval]:
     """Interval for statistic(b) - statistic(a), where a[i] and b[i] are items of the same question i.
 
     Each replicate resamples question indices once (with replacement) and recomputes `statistic` on
@@ -131,7 +132,9 @@ def paired_bootstrap_statistic(a: Sequence[Any], b: Sequence[Any],
     question falls in) leaves that replicate out of its interval; its `n` stays the number of questions.
     Deterministic for a seed; the same seed draws the same indices as for any other statistic of
     equally many questions. `clusters[i]`: the unit item i is resampled with (CRPE's rotations of one
-    question, scored together): whole clusters are drawn, their items kept together.
+    question, scored together): whole clusters are drawn, their items kept together. `relabel(item, k)`:
+    the k-th repeat (k >= 1) of an item drawn more than once, made distinct (a statistic that groups by
+    pid or question would otherwise merge the copies and count a repeated question once).
     """
     _check_confidence(confidence)
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
@@ -162,10 +165,19 @@ def paired_bootstrap_statistic(a: Sequence[Any], b: Sequence[Any],
         units = list(by.values())
     for r in range(n_boot):
         if units is None:
-            idx = rng.integers(0, n, size=n)
+            draws = [[int(i)] for i in rng.integers(0, n, size=n)]
         else:
-            idx = [i for u in rng.integers(0, len(units), size=len(units)) for i in units[u]]
-        sa, sb = as_map(statistic([a[j] for j in idx])), as_map(statistic([b[j] for j in idx]))
+            draws = [units[u] for u in rng.integers(0, len(units), size=len(units))]
+        if relabel is None:
+            idx = [i for d in draws for i in d]
+            ra, rb = [a[j] for j in idx], [b[j] for j in idx]
+        else:
+            ra, rb, copies = [], [], {}
+            for d in draws:
+                k = copies[d[0]] = copies.get(d[0], -1) + 1   # this unit's k-th draw
+                ra += [a[j] if k == 0 else relabel(a[j], k) for j in d]
+                rb += [b[j] if k == 0 else relabel(b[j], k) for j in d]
+        sa, sb = as_map(statistic(ra)), as_map(statistic(rb))
         for k in keys:
             va, vb = sa.get(k), sb.get(k)
             if va is not None and vb is not None:

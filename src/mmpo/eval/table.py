@@ -12,9 +12,9 @@ comes with a paired-bootstrap 95% interval: questions (pids both evals have, wit
 are resampled and the benchmark's own `summarize` recomputed on both models' resampled predictions
 (`mmpo.eval.stats.paired_bootstrap_statistic`), so an F1 or a judge's mean score is bootstrapped as
 what it is. The breakdown groups of `summarize` (POPE's subsets, MathVerse's versions) are sub-rows
-with their own intervals from the same replicates. A benchmark with a `bootstrap_unit` attribute (a
-prediction field: CRPE's original question, whose rotations are scored together) is resampled by
-whole units. Where two evals did not ask the same questions
+with their own intervals from the same replicates. Questions scored together are resampled as whole
+units: by the prediction field a Benchmark names as `bootstrap_unit`, else by `circular_of` (CRPE's
+rotations of one question); a unit drawn twice enters twice (pid and unit suffixed `#k`). Where two evals did not ask the same questions
 (other pids or other content), where predictions are missing, or where the benchmark's module is not
 in this mmpo, the difference has no interval and a footnote says why.
 """
@@ -135,12 +135,34 @@ def _mean_path(bench: Any, primary: str, a: list[dict], b: list[dict]):
     return [p["score"] for p in a], [p["score"] for p in b], masks
 
 
+# Prediction fields that tie questions scored together, when the benchmark names no `bootstrap_unit`:
+# CRPE's `circular_of` (the question whose option rotations count as one).
+UNIT_FIELDS = ("circular_of",)
+
+
+def _unit_field(bench: Any, a: list[dict], b: list[dict]) -> str | None:
+    field = getattr(bench, "bootstrap_unit", None) or next(
+        (f for f in UNIT_FIELDS if all(f in p for p in (*a, *b))), None)
+    return field if field and all(field in p for p in (*a, *b)) else None
+
+
+def _relabel(unit: str | None):
+    """A repeated draw made distinct: pid (and the unit field) suffixed with the repeat's number."""
+    def relabel(p: dict, k: int) -> dict:
+        q = {**p, "pid": f"{p['pid']}#{k}"}
+        if unit:
+            q[unit] = f"{p[unit]}#{k}"
+        return q
+
+    return relabel
+
+
 def _clusters(bench: Any, a: list[dict], b: list[dict]) -> list[str] | None:
     """Per question the unit it is resampled with, when the benchmark names one (`bootstrap_unit`: a
     prediction field, as CRPE's original question whose rotations are scored together) and both evals
     carry it alike; else None (each question alone)."""
-    field = getattr(bench, "bootstrap_unit", None)
-    if not field or not all(field in p for p in (*a, *b)):
+    field = _unit_field(bench, a, b)
+    if field is None:
         return None
     ca, cb = [str(p[field]) for p in a], [str(p[field]) for p in b]
     return ca if ca == cb else None
@@ -180,10 +202,11 @@ def _modes(runs: Sequence[EvalRun]) -> list[str]:
 
 
 def benchmark_table(runs: Sequence[EvalRun], *, baseline: str | None = None, n_boot: int = 10_000,
-                    seed: int = 0) -> dict[str, Any]:
+                    seed: int = 0, n_boot_summarize: int | None = None) -> dict[str, Any]:
     """The table as data (what table.json holds). `runs[i].name` is the model's column; several evals of
     one model (one per benchmark) share it. Rows follow `mmpo.benchmarks.BENCHMARK_NAMES`, unknown
-    benchmarks (generic evals) after them in the order given."""
+    benchmarks (generic evals) after them in the order given. `n_boot`: resamples where the metric is a
+    mean score (vectorised); `n_boot_summarize` (default `n_boot`): where `summarize` runs per resample."""
     from mmpo.benchmarks import BENCHMARK_NAMES
     from mmpo.eval.stats import paired_bootstrap_means, paired_bootstrap_statistic
 
@@ -194,6 +217,8 @@ def benchmark_table(runs: Sequence[EvalRun], *, baseline: str | None = None, n_b
     if base not in models:
         raise MMPOError(f"baseline {base!r} is not one of the models {models}")
     modes = _modes(runs)
+    slow_boot = n_boot if n_boot_summarize is None else n_boot_summarize
+    slow_used = False
     grid: dict[str, dict[str, tuple[EvalRun, dict[str, Any]]]] = {}
     for r in runs:
         info = benchmark_info(r)
@@ -272,11 +297,13 @@ def benchmark_table(runs: Sequence[EvalRun], *, baseline: str | None = None, n_b
                 la, lb = [pa[p] for p in pids], [pb[p] for p in pids]
                 clusters = _clusters(bench, la, lb)
                 fast = _mean_path(bench, primary, la, lb) if clusters is None else None
+                slow_used = slow_used or fast is None
                 if fast is not None:
                     ivs = paired_bootstrap_means(fast[0], fast[1], groups=fast[2], n_boot=n_boot, seed=seed)
                 else:
-                    ivs = paired_bootstrap_statistic(la, lb, _statistic(bench, primary), n_boot=n_boot, seed=seed,
-                                                     clusters=clusters)
+                    ivs = paired_bootstrap_statistic(la, lb, _statistic(bench, primary), n_boot=slow_boot,
+                                                     seed=seed, clusters=clusters,
+                                                     relabel=_relabel(clusters and _unit_field(bench, la, lb)))
                 main = ivs.get("")
                 if main is not None:
                     row["diffs"][m][mo] = {"estimate": main.estimate, "low": main.low, "high": main.high,
@@ -290,6 +317,7 @@ def benchmark_table(runs: Sequence[EvalRun], *, baseline: str | None = None, n_b
         row["groups"] = [groups[k] for k in sorted(groups, key=lambda k: (k[0], k[1]))]
         rows.append(row)
     return {"models": models, "baseline": base, "modes": modes, "n_boot": n_boot, "seed": seed,
+            "n_boot_summarize": slow_boot if slow_used and slow_boot != n_boot else None,
             "rows": rows, "notes": notes}
 
 
@@ -366,9 +394,11 @@ def table_markdown(table: dict[str, Any]) -> str:
                                             *cells(g["cells"], g["diffs"], row["scale"])]) + " |")
     lines += ["", f"Baseline: {base}. Values: each benchmark's primary metric (% where its scale is a fraction; "
               "differences in points). Intervals: 95% paired bootstrap over the questions both evals asked "
-              f"({table['n_boot']} resamples, seed {table['seed']}), the benchmark's metric recomputed on each "
-              "resample. n: questions per eval (several when the evals differ). \"-\": no eval of that model "
-              "on that benchmark."]
+              f"({table['n_boot']} resamples"
+              + (f"; {table['n_boot_summarize']} where the benchmark's summarize runs on each"
+                 if table.get("n_boot_summarize") else "")
+              + f", seed {table['seed']}), the benchmark's metric recomputed on each resample. n: questions per "
+              "eval (several when the evals differ). \"-\": no eval of that model on that benchmark."]
     for k, text in enumerate(table["notes"], start=1):  # a paragraph each, so that none runs into the next
         lines += ["", f"({k}) {text}"]
     return "\n".join(lines) + "\n"
@@ -460,7 +490,8 @@ def model_names(runs: Sequence[EvalRun], inputs: Sequence[str], names: Sequence[
 
 
 def write_benchmark_report(runs: Sequence[EvalRun], out_dir: str | os.PathLike, *, baseline: str | None = None,
-                           n_boot: int = 10_000, seed: int = 0, same_questions_only: bool = False) -> dict[str, Any]:
+                           n_boot: int = 10_000, seed: int = 0, same_questions_only: bool = False,
+                           n_boot_summarize: int | None = None) -> dict[str, Any]:
     """`mmpo report` over evals of named benchmarks or of several: table.md/.csv/.json, and report.md.
 
     One benchmark: report.md and comparison.json as `write_comparison` writes them (accuracy, format
@@ -472,7 +503,7 @@ def write_benchmark_report(runs: Sequence[EvalRun], out_dir: str | os.PathLike, 
     from mmpo.eval.report import compare, comparison_markdown, write_comparison
 
     out = Path(out_dir)
-    table = benchmark_table(runs, baseline=baseline, n_boot=n_boot, seed=seed)
+    table = benchmark_table(runs, baseline=baseline, n_boot=n_boot, seed=seed, n_boot_summarize=n_boot_summarize)
     paths = write_table(table, out)
     table_md = "## Benchmarks\n\n" + table_markdown(table)
     by_bench: dict[str, list[EvalRun]] = {}
