@@ -282,3 +282,20 @@ def test_a_benchmark_whose_records_cannot_be_read_still_shows_its_predictions(be
     summary = write_inspector([bench_eval], tmp_path / "site")
     assert any("could not be read" in n and "not available" in n for n in summary["notes"])
     assert summary["evals"][0]["n"] == 6 and summary["evals"][0]["benchmark"]["title"] == "POPE"
+
+
+def test_a_breakdown_held_as_a_list_field_is_a_filter_too(bench_eval, tmp_path, monkeypatch):
+    """POPE's predictions carry `subsets` (a list) for its breakdown `subset`."""
+    import mmpo.benchmarks as benchmarks
+    from _bench_eval import BENCH_SUBSET, FakeReader
+
+    monkeypatch.setattr(benchmarks, "get_benchmark", lambda name: FakeReader())
+    folder = tmp_path / "pope-lists"
+    shutil.copytree(bench_eval, folder)
+    lines = [json.loads(x) for x in (folder / "predictions.jsonl").read_text().splitlines()]
+    for p in lines:
+        p["subsets"] = [p.pop("subset")]
+    (folder / "predictions.jsonl").write_text("".join(json.dumps(p) + "\n" for p in lines))
+    summary = write_inspector([folder], tmp_path / "site")
+    assert summary["evals"][0]["groups"] == ["subset"]
+    assert column(index(tmp_path / "site", "eval/0"), "g_subset") == BENCH_SUBSET

@@ -314,7 +314,7 @@ def benchmark_table(runs: Sequence[EvalRun], *, baseline: str | None = None, n_b
                         if (bk, g) in groups:
                             groups[(bk, g)]["diffs"].setdefault(m, {})[mo] = {
                                 "estimate": iv.estimate, "low": iv.low, "high": iv.high, "n": iv.n}
-        row["groups"] = [groups[k] for k in sorted(groups, key=lambda k: (k[0], k[1]))]
+        row["groups"] = list(groups.values())  # in the benchmark's own order (POPE: random, popular, adversarial)
         rows.append(row)
     return {"models": models, "baseline": base, "modes": modes, "n_boot": n_boot, "seed": seed,
             "n_boot_summarize": slow_boot if slow_used and slow_boot != n_boot else None,

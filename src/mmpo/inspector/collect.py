@@ -213,6 +213,13 @@ PREDICTION_FIELDS = ("pid", "mode", "response", "extracted", "verdict", "num_tok
                      "score", "judge_unparsed", "image_from")
 
 
+def _group_label(value: Any) -> str:
+    """A prediction's breakdown group as a filter value (a list, as POPE's subsets, joined)."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value)) or UNKNOWN
+    return UNKNOWN if value is None else str(value)
+
+
 def _benchmark(scores: dict[str, Any]) -> dict[str, Any] | None:
     """A named benchmark's block of scores.json, as the page shows it: title, primary metric and scale, and
     per mode its primary value, metrics and breakdown groups."""
@@ -250,11 +257,13 @@ def write_evals(site: Site, evals: list[tuple[str, Path]], records: RecordFinder
             recs, data_file, unreadable = {}, None, True
             notes.append(f"eval {name}: its records ({run.scores.get('data')!r}) could not be read ({exc}); "
                          "questions and images not shown")
-        group_keys = []
+        group_keys: dict[str, str] = {}   # breakdown -> the prediction field holding it (POPE: subset -> subsets)
         if bench:
-            keys = dict.fromkeys(k for s in bench["modes"].values() for k in s["by"])
             preds = run.predictions or []
-            group_keys = [k for k in keys if preds and all(k in p for p in preds)]
+            for key in dict.fromkeys(k for s in bench["modes"].values() for k in s["by"]):
+                field = next((f for f in (key, f"{key}s") if preds and all(f in p for p in preds)), None)
+                if field:
+                    group_keys[key] = field
         if not recs and not unreadable:
             notes.append(f"eval {name}: questions and images not shown, its records "
                          f"({run.scores.get('data')!r}) are not found here; pass --data FILE")
@@ -282,7 +291,7 @@ def write_evals(site: Site, evals: list[tuple[str, Path]], records: RecordFinder
                 if own:
                     row["modes"][m]["fields"] = own
             first = next(iter(preds.values()))
-            groups = {f"g_{k}": str(first.get(k)) for k in group_keys}
+            groups = {f"g_{k}": _group_label(first.get(f)) for k, f in group_keys.items()}
             extracted = {str(p.get("extracted")) for p in preds.values()}
             verdicts = {f"v_{m}": (preds[m]["verdict"] or "unlabelled") if m in preds else "missing" for m in modes}
             table.add(row, qtype=row["qtype"], pid=pid, differ=int(len(preds) > 1 and len(extracted) > 1),
@@ -292,7 +301,7 @@ def write_evals(site: Site, evals: list[tuple[str, Path]], records: RecordFinder
         acc = {m: s.get("accuracy") for m, s in run.modes().items()}
         out.append({**table.close(), "name": name, "folder": str(folder), "modes": modes, "accuracy": acc,
                     "model": run.scores.get("model"), "data": data_file or run.scores.get("data"),
-                    "benchmark": bench, "groups": group_keys})
+                    "benchmark": bench, "groups": list(group_keys)})
     return out
 
 
