@@ -466,5 +466,5 @@ def test_crpe_like_rotations_are_resampled_together_and_repeats_stay_distinct(tm
     b = write_eval(tmp_path / "b", "mpo", crpe, {"cot": preds({(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)})})
     sizes.clear()
     d = tbl.benchmark_table(_runs([a, b]), n_boot=300, seed=0)["rows"][0]["diffs"]["mpo"]["cot"]
-    assert d["estimate"] == pytest.approx(0.5) and d["low"] <= 0.5 <= d["high"]
+    assert d["estimate"] == pytest.approx(0.5) and d["low"] <= 0.5 <= d["high"] and d["n"] == 4
     assert sizes and set(sizes) == {4}   # 4 questions in every resample, each whole

@@ -129,7 +129,8 @@ def paired_bootstrap_statistic(a: Sequence[Any], b: Sequence[Any],
     Each replicate resamples question indices once (with replacement) and recomputes `statistic` on
     [a[j] for j in idx] and [b[j] for j in idx]. With a mapping-valued statistic, one interval per key
     of the full-sample value: a key missing (or None) in a replicate (a breakdown group no resampled
-    question falls in) leaves that replicate out of its interval; its `n` stays the number of questions.
+    question falls in) leaves that replicate out of its interval; its `n` stays the number of questions
+    (of clusters, with `clusters`).
     Deterministic for a seed; the same seed draws the same indices as for any other statistic of
     equally many questions. `clusters[i]`: the unit item i is resampled with (CRPE's rotations of one
     question, scored together): whole clusters are drawn, their items kept together. `relabel(item, k)`:
@@ -187,7 +188,7 @@ def paired_bootstrap_statistic(a: Sequence[Any], b: Sequence[Any],
         got = reps[k][~np.isnan(reps[k])]
         est = float(full_b[k]) - float(full_a[k])
         lo, hi = _percentiles(got, confidence) if got.size else (float("nan"), float("nan"))
-        out[k] = Interval(est, lo, hi, confidence, n)
+        out[k] = Interval(est, lo, hi, confidence, n if units is None else len(units))
     if scalar:
         if "" not in out:
             raise ValueError("the statistic is None on the full sample")
