@@ -468,3 +468,13 @@ def test_crpe_like_rotations_are_resampled_together_and_repeats_stay_distinct(tm
     d = tbl.benchmark_table(_runs([a, b]), n_boot=300, seed=0)["rows"][0]["diffs"]["mpo"]["cot"]
     assert d["estimate"] == pytest.approx(0.5) and d["low"] <= 0.5 <= d["high"] and d["n"] == 4
     assert sizes and set(sizes) == {4}   # 4 questions in every resample, each whole
+
+
+def test_a_benchmark_the_baseline_lacks_has_a_footnote(evals):
+    runs = _runs([evals["base-pope"], evals["mpo-pope"], evals["mpo-hal"]])
+    table = tbl.benchmark_table(runs, n_boot=50)
+    hal = table["rows"][1]
+    assert hal["cells"]["base"] is None and hal["diffs"]["mpo"] == {} and hal["no_baseline"] == 1
+    assert table["notes"] == ["MMHal: the baseline base has no eval of it, so no differences"]
+    line = next(x for x in tbl.table_markdown(table).splitlines() if x.startswith("| **MMHal"))
+    assert line == "| **MMHal (score, 0-6)** (1) | 4 | - | - | 5.00 | 5.00 | - | - |"

@@ -271,6 +271,7 @@ def benchmark_table(runs: Sequence[EvalRun], *, baseline: str | None = None, n_b
                 continue
             row["diffs"][m] = {}
             if base_cell is None:
+                row["no_baseline"] = note(f"{title}: the baseline {base} has no eval of it, so no differences")
                 continue
             (ra, ia), (rb, ib) = base_cell, cells[m]
             for mo in modes:
@@ -386,7 +387,8 @@ def table_markdown(table: dict[str, Any]) -> str:
         return out
 
     for row in table["rows"]:
-        lines.append("| " + " | ".join([f"**{_label(row)}**", _n_text(row["cells"], models, modes),
+        label = f"**{_label(row)}**" + (f" ({row['no_baseline']})" if row.get("no_baseline") else "")
+        lines.append("| " + " | ".join([label, _n_text(row["cells"], models, modes),
                                         *cells(row["cells"], row["diffs"], row["scale"])]) + " |")
         for g in row["groups"]:
             lines.append("| " + " | ".join([f"{row['title']} · {g['breakdown']}: {g['group']}",
