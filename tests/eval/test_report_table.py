@@ -478,3 +478,5 @@ def test_a_benchmark_the_baseline_lacks_has_a_footnote(evals):
     assert table["notes"] == ["MMHal: the baseline base has no eval of it, so no differences"]
     line = next(x for x in tbl.table_markdown(table).splitlines() if x.startswith("| **MMHal"))
     assert line == "| **MMHal (score, 0-6)** (1) | 4 | - | - | 5.00 | 5.00 | - | - |"
+    csv_hal = list(csv.DictReader(io.StringIO(tbl.table_csv(table))))[-1]
+    assert csv_hal["notes"] == table["notes"][0] and csv_hal["base cot"] == "" and csv_hal["mpo cot"] == "5"

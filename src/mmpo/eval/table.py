@@ -433,7 +433,7 @@ def table_csv(table: dict[str, Any]) -> str:
         out = [row["name"], row["title"], breakdown, group, row["primary"], _unit(scale),
                _n_text(row_cells, models, modes).replace("-", "")]
         out += [_raw(((row_cells.get(m) or {}).get(mo) or {}).get("value"), scale) for m in models for mo in modes]
-        refs = []
+        refs = [table["notes"][row["no_baseline"] - 1]] if row.get("no_baseline") and not breakdown else []
         for m in models:
             if m == base:
                 continue
