@@ -64,9 +64,10 @@ def _suite_evals(path: Path) -> list[Path] | None:
     from mmpo.eval.report import SCORES_FILE
 
     folder = path if path.is_dir() else path.parent
-    if path.is_dir() and (not (path / "suite.json").is_file() or (path / SCORES_FILE).exists()):
-        return None
-    if path.is_file() and path.name != "suite.json":
+    if path.is_dir():
+        if not (path / "suite.json").is_file() or (path / SCORES_FILE).exists():
+            return None
+    elif not (path.is_file() and path.name == "suite.json"):
         return None
     try:
         ran = json.loads((folder / "suite.json").read_text(encoding="utf-8")).get("ran") or {}
