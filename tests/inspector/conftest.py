@@ -132,3 +132,11 @@ def browser(tmp_path_factory):
             args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
         yield context
         context.close()
+
+
+@pytest.fixture(scope="session")
+def bench_eval(small_run):
+    from _bench_eval import build_bench_eval
+    from mmpo.eval.run import load_eval_records
+
+    return build_bench_eval(small_run.root.parent / "bench-eval" / "pope-mpo", load_eval_records(small_run.test))

@@ -170,3 +170,50 @@ def test_report_and_overview(page):
     page.open("overview")
     assert page.locator("#tabs a").all_text_contents() == [
         "Overview", "Pairs (13)", "Samples (6)", "Predictions (2)", "Gained / lost", "Report"]
+
+
+@pytest.fixture(scope="module")
+def bench_site(small_run, bench_eval, tmp_path_factory):
+    import _bench_eval
+    import mmpo.benchmarks as benchmarks
+
+    out = tmp_path_factory.mktemp("bench-site")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(benchmarks, "get_benchmark", lambda name: _bench_eval.FakeReader())
+        write_inspector([bench_eval, small_run.root / "eval" / "base"], out)
+    return out
+
+
+def test_a_benchmark_eval_shows_its_metric_groups_and_fields(browser, bench_site):
+    page = browser.new_page()
+    page.set_default_timeout(10_000)
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto((bench_site / "index.html").as_uri() + "#predictions?eval=0")
+    page.wait_for_selector("#bench")
+    assert page.text_content("#bench-title") == "POPE (pope, rules)"
+    assert page.text_content("#bench-primary") == "f1 (%): direct 40.0% (n=6) · CoT 80.0% (n=6)"
+    by = page.eval_on_selector_all("#bench .bench-by tbody tr", "rs => rs.map(r => [...r.cells].map(c => c.textContent))")
+    assert by == [["adversarial", "3", "0.0%", "0.0%"], ["random", "3", "50.0%", "100.0%"]]
+    assert "accuracy" in page.text_content("#bench .bench-metrics")
+    wait_text(page, "#count", "6 questions")
+    card = page.locator("#list .card").first
+    assert card.locator(".mode-direct dl.fields dt").all_text_contents() == ["gold", "pred", "subset"]
+    assert card.locator(".mode-direct dl.fields dd").all_text_contents() == ["yes", "yes", "random"]
+    assert card.locator(".mode-direct .score").text_content() == "score 1"
+    # The breakdown is a filter; the last adversarial question has an unparsed judge reply in CoT.
+    page.select_option("#f-g_subset", "adversarial")
+    wait_text(page, "#count", "3 of 6 questions")
+    last = page.locator("#list .card").nth(2)
+    assert last.locator(".mode-cot .flag").text_content() == "judge reply unparsed"
+    assert last.locator(".mode-cot .score").text_content() == "score –"
+    assert "I cannot decide." in last.locator(".mode-cot dl.fields").text_content()
+    # The overview names the benchmark and its primary metric next to the accuracies.
+    page.goto((bench_site / "index.html").as_uri() + "#overview")
+    page.wait_for_selector("#evals")
+    cells = page.eval_on_selector_all("#evals tbody tr", "rs => rs.map(r => [...r.cells].map(c => c.textContent))")
+    assert cells[0][:7] == ["pope-mpo", "POPE", "6", "50.0%", "83.3%", "40.0% f1", "80.0% f1"]
+    assert cells[1][1] == "–" and cells[1][5:7] == ["–", "–"]
+    assert errors == [], errors
+    page.close()

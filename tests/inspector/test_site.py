@@ -243,3 +243,59 @@ def test_search_text_is_the_question_not_the_shared_instructions(small_run, tmp_
     assert not any("answer with steps" in t for t in ix["texts"])
     assert ix["texts"][ix["text"][0]] == " ".join(
         f"{small_run.pids[0]} {small_run.records[0]['question']} {small_run.records[0]['answer']}".lower().split())
+
+
+def test_a_named_benchmark_eval_shows_its_metrics_groups_and_fields(small_run, bench_eval, tmp_path, monkeypatch):
+    import mmpo.benchmarks as benchmarks
+    from _bench_eval import BENCH_SUBSET, FakeReader
+
+    monkeypatch.setattr(benchmarks, "get_benchmark", lambda name: FakeReader())
+    out = tmp_path / "site"
+    summary = write_inspector([bench_eval, small_run.root / "eval" / "base"], out)
+    bench, base = summary["evals"]
+    assert base["benchmark"] is None and base["groups"] == []
+    b = bench["benchmark"]
+    assert (b["name"], b["title"], b["primary"], b["scale"]) == ("pope", "POPE", "f1", "fraction")
+    assert b["modes"]["cot"]["primary"] == 0.8 and b["modes"]["direct"]["by"]["subset"]["random"]["f1"] == 0.5
+    assert bench["groups"] == ["subset"] and not any("pope-mpo" in n for n in summary["notes"])
+    ix = index(out, "eval/0")
+    assert column(ix, "g_subset") == BENCH_SUBSET
+    got = rows(out, "eval/0")
+    from mmpo.eval.run import load_eval_records
+
+    first = load_eval_records(small_run.test)[0]
+    assert got[0]["question"] == first["question"] and got[0]["image"]   # records read by the benchmark
+    assert got[0]["modes"]["direct"]["fields"] == {"gold": "yes", "pred": "yes", "subset": "random"}
+    assert got[0]["modes"]["direct"]["score"] == 1.0 and "judge_unparsed" not in got[0]["modes"]["direct"]
+    last = got[5]["modes"]["cot"]
+    assert last["score"] is None and last["judge_unparsed"] is True and last["fields"]["judge"] == "I cannot decide."
+    assert "fields" not in rows(out, "eval/1")[0]["modes"]["cot"]
+
+
+def test_a_benchmark_whose_records_cannot_be_read_still_shows_its_predictions(bench_eval, tmp_path, monkeypatch):
+    import mmpo.benchmarks as benchmarks
+
+    def unavailable(name):
+        raise MMPOError(f"benchmark {name!r} is not available in this version")
+
+    monkeypatch.setattr(benchmarks, "get_benchmark", unavailable)
+    summary = write_inspector([bench_eval], tmp_path / "site")
+    assert any("could not be read" in n and "not available" in n for n in summary["notes"])
+    assert summary["evals"][0]["n"] == 6 and summary["evals"][0]["benchmark"]["title"] == "POPE"
+
+
+def test_a_breakdown_held_as_a_list_field_is_a_filter_too(bench_eval, tmp_path, monkeypatch):
+    """POPE's predictions carry `subsets` (a list) for its breakdown `subset`."""
+    import mmpo.benchmarks as benchmarks
+    from _bench_eval import BENCH_SUBSET, FakeReader
+
+    monkeypatch.setattr(benchmarks, "get_benchmark", lambda name: FakeReader())
+    folder = tmp_path / "pope-lists"
+    shutil.copytree(bench_eval, folder)
+    lines = [json.loads(x) for x in (folder / "predictions.jsonl").read_text().splitlines()]
+    for p in lines:
+        p["subsets"] = [p.pop("subset")]
+    (folder / "predictions.jsonl").write_text("".join(json.dumps(p) + "\n" for p in lines))
+    summary = write_inspector([folder], tmp_path / "site")
+    assert summary["evals"][0]["groups"] == ["subset"]
+    assert column(index(tmp_path / "site", "eval/0"), "g_subset") == BENCH_SUBSET

@@ -176,29 +176,70 @@ class RecordFinder:
         self.found = list(found)
         self.cache: dict[str, dict[str, dict[str, Any]]] = {}
 
-    def _read(self, path: Path) -> dict[str, dict[str, Any]]:
+    def _read(self, path: Path, benchmark: str | None = None) -> dict[str, dict[str, Any]]:
         from mmpo.data.records import load_records
 
-        key = os.path.abspath(path)
+        key = f"{benchmark or ''}\0{os.path.abspath(path)}"
         if key not in self.cache:
-            self.cache[key] = {r["pid"]: r for r in load_records(path)}
+            if benchmark:  # a named benchmark's file, read as it ships (a TSV, a parquet, a dataset folder)
+                from mmpo.benchmarks import get_benchmark
+
+                records = get_benchmark(benchmark).read(path)
+            else:
+                records = load_records(path)
+            self.cache[key] = {str(r["pid"]): r for r in records}
         return self.cache[key]
 
-    def for_scores(self, data: Any) -> tuple[dict[str, dict[str, Any]], str | None]:
-        """(records by pid, the file they came from) for a scores.json's `data`, or ({}, None)."""
-        candidates = list(self.explicit)
+    def for_scores(self, data: Any, benchmark: str | None = None) -> tuple[dict[str, dict[str, Any]], str | None]:
+        """(records by pid, the file they came from) for a scores.json's `data`, or ({}, None); a named
+        benchmark's records are read by that benchmark (its own file first, then --data)."""
+        named = []
         if isinstance(data, str) and data:
-            candidates.append(Path(data))
-            candidates += [p for p in self.found if p.name == Path(data).name]
-        for path in candidates:
+            named.append(Path(data))
+            named += [p for p in self.found if p.name == Path(data).name]
+        if benchmark:  # its own file first (what the eval read), then --data, each read by the benchmark
+            for path in [*named, *self.explicit]:
+                if path.exists():
+                    return self._read(path, benchmark), str(path)
+            return {}, None
+        for path in [*self.explicit, *named]:
             if path.is_file():
                 return self._read(path), str(path)
         return {}, None
 
 
+# The fields every prediction has; the rest are the benchmark's own (POPE's gold and pred, a judge's reply).
+PREDICTION_FIELDS = ("pid", "mode", "response", "extracted", "verdict", "num_tokens", "truncated", "qhash",
+                     "score", "judge_unparsed", "image_from")
+
+
+def _group_label(value: Any) -> str:
+    """A prediction's breakdown group as a filter value (a list, as POPE's subsets, joined)."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value)) or UNKNOWN
+    return UNKNOWN if value is None else str(value)
+
+
+def _benchmark(scores: dict[str, Any]) -> dict[str, Any] | None:
+    """A named benchmark's block of scores.json, as the page shows it: title, primary metric and scale, and
+    per mode its primary value, metrics and breakdown groups."""
+    block = scores.get("benchmark")
+    if not isinstance(block, dict) or not block.get("name"):
+        return None
+    modes = {}
+    for mode, s in (block.get("modes") or {}).items():
+        if isinstance(s, dict):
+            modes[mode] = {"primary": s.get("primary"), "n": s.get("n"), "metrics": s.get("metrics") or {},
+                           "by": s.get("by") or {}}
+    return {"name": block["name"], "title": block.get("title") or block["name"], "kind": block.get("kind"),
+            "primary": block.get("primary", "accuracy"), "scale": block.get("scale", "fraction"), "modes": modes}
+
+
 def write_evals(site: Site, evals: list[tuple[str, Path]], records: RecordFinder,
                 notes: list[str]) -> list[dict[str, Any]]:
-    """One list per eval: a row per question, each mode's answer side by side."""
+    """One list per eval: a row per question, each mode's answer side by side; for a named benchmark also
+    its fields per prediction (a judge's reply and score), its metrics and a filter per breakdown that is
+    a prediction field (POPE's subset)."""
     from mmpo.eval.report import load_eval
 
     out = []
@@ -208,12 +249,26 @@ def write_evals(site: Site, evals: list[tuple[str, Path]], records: RecordFinder
         by_pid: dict[str, dict[str, dict[str, Any]]] = {}
         for pred in run.predictions or []:
             by_pid.setdefault(str(pred["pid"]), {})[pred["mode"]] = pred
-        recs, data_file = records.for_scores(run.scores.get("data"))
-        if not recs:
+        bench = _benchmark(run.scores)
+        unreadable = False
+        try:
+            recs, data_file = records.for_scores(run.scores.get("data"), bench and bench["name"])
+        except Exception as exc:  # noqa: BLE001 - the predictions are still worth showing
+            recs, data_file, unreadable = {}, None, True
+            notes.append(f"eval {name}: its records ({run.scores.get('data')!r}) could not be read ({exc}); "
+                         "questions and images not shown")
+        group_keys: dict[str, str] = {}   # breakdown -> the prediction field holding it (POPE: subset -> subsets)
+        if bench:
+            preds = run.predictions or []
+            for key in dict.fromkeys(k for s in bench["modes"].values() for k in s["by"]):
+                field = next((f for f in (key, f"{key}s") if preds and all(f in p for p in preds)), None)
+                if field:
+                    group_keys[key] = field
+        if not recs and not unreadable:
             notes.append(f"eval {name}: questions and images not shown, its records "
                          f"({run.scores.get('data')!r}) are not found here; pass --data FILE")
         missing = 0
-        vocab = ("qtype", *(f"v_{m}" for m in modes))
+        vocab = ("qtype", *(f"v_{m}" for m in modes), *(f"g_{k}" for k in group_keys))
         table = site.table(f"eval/{k}", vocab=vocab, plain=("pid", "differ"))
         for pid, preds in by_pid.items():
             rec = recs.get(pid)
@@ -224,18 +279,29 @@ def write_evals(site: Site, evals: list[tuple[str, Path]], records: RecordFinder
                    "image_from": next(iter(preds.values())).get("image_from"),
                    "answer": _answer(rec.get("answer")) if rec else None,
                    "choices": rec.get("choices") if rec else None,
-                   "qtype": rec["question_type"] if rec else UNKNOWN,
+                   "qtype": (rec.get("question_type") or UNKNOWN) if rec else UNKNOWN,
                    "modes": {m: {f: p.get(f) for f in ("response", "extracted", "verdict", "num_tokens", "truncated")}
                              for m, p in preds.items()}}
+            for m, p in preds.items():
+                if "score" in p:
+                    row["modes"][m]["score"] = p["score"]
+                if p.get("judge_unparsed"):
+                    row["modes"][m]["judge_unparsed"] = True
+                own = {k: v for k, v in p.items() if k not in PREDICTION_FIELDS}
+                if own:
+                    row["modes"][m]["fields"] = own
+            first = next(iter(preds.values()))
+            groups = {f"g_{k}": _group_label(first.get(f)) for k, f in group_keys.items()}
             extracted = {str(p.get("extracted")) for p in preds.values()}
             verdicts = {f"v_{m}": (preds[m]["verdict"] or "unlabelled") if m in preds else "missing" for m in modes}
             table.add(row, qtype=row["qtype"], pid=pid, differ=int(len(preds) > 1 and len(extracted) > 1),
-                      text=f"{pid} {row['question'] or ''} {row['answer'] or ''}", **verdicts)
+                      text=f"{pid} {row['question'] or ''} {row['answer'] or ''}", **verdicts, **groups)
         if missing:
             notes.append(f"eval {name}: {missing} question(s) not in {data_file}, shown without question or image")
         acc = {m: s.get("accuracy") for m, s in run.modes().items()}
         out.append({**table.close(), "name": name, "folder": str(folder), "modes": modes, "accuracy": acc,
-                    "model": run.scores.get("model"), "data": data_file or run.scores.get("data")})
+                    "model": run.scores.get("model"), "data": data_file or run.scores.get("data"),
+                    "benchmark": bench, "groups": list(group_keys)})
     return out
 
 

@@ -59,6 +59,8 @@ const MMPO = (() => {
     return e;
   }
   const fmt = (x) => (x === null || x === undefined ? "–" : (100 * x).toFixed(1) + "%");
+  const fmtScale = (x, scale) => (x === null || x === undefined ? "–" : scale === "fraction" ? fmt(x) : Number(x).toFixed(2));
+  const modeLabel = (m) => (m === "cot" ? "CoT" : m);
   const view = () => document.getElementById("view");
   function verdict(v) {
     return el("span", { cls: "verdict v-" + String(v).replace(/[^a-z_]/gi, "_"), text: v ?? "unlabelled" });
@@ -168,7 +170,7 @@ const MMPO = (() => {
     const list = el("div", { id: "list" });
     const prev2 = el("button", { type: "button", text: "‹ prev" });
     const next2 = el("button", { type: "button", text: "next ›" });
-    root.replaceChildren(controls, el("div", { cls: "bar" }, count, prev, pageInfo, next), list, el("div", { cls: "bar" }, prev2, next2));
+    root.replaceChildren(...(spec.head || []), controls, el("div", { cls: "bar" }, count, prev, pageInfo, next), list, el("div", { cls: "bar" }, prev2, next2));
 
     let ids = [];
     const params2 = () => {
@@ -284,9 +286,47 @@ const MMPO = (() => {
         return el("section", { cls: "side mode-" + m },
           el("h4", {}, m === "cot" ? "CoT" : m, verdict(p.verdict), el("span", { cls: "extracted" }, "answer ", el("b", { text: p.extracted ?? "(none)" })),
             p.num_tokens !== null && p.num_tokens !== undefined ? el("span", { cls: "extracted", text: `${p.num_tokens} tokens` }) : null,
-            p.truncated ? el("span", { cls: "flag", text: "truncated" }) : null),
-          el("pre", { text: p.response }));
+            p.truncated ? el("span", { cls: "flag", text: "truncated" }) : null,
+            p.score !== undefined ? el("span", { cls: "score", text: p.score === null ? "score –" : `score ${+Number(p.score).toFixed(3)}` }) : null,
+            p.judge_unparsed ? el("span", { cls: "flag", text: "judge reply unparsed" }) : null),
+          el("pre", { text: p.response }),
+          p.fields ? benchFields(p.fields) : null);
       })));
+  }
+  // A benchmark's own fields of one prediction (POPE's gold and pred, CRPE's rotation, a judge's reply).
+  function benchFields(fields) {
+    return el("dl", { cls: "fields" }, Object.entries(fields).flatMap(([k, v]) => [
+      el("dt", { text: k }),
+      el("dd", {}, typeof v === "string" && v.length > 80 ? el("pre", { text: v }) : el("span", { text: typeof v === "string" ? v : JSON.stringify(v) }))]));
+  }
+  // The benchmark's numbers over the eval: its primary metric per mode, its other metrics, each breakdown's groups.
+  function benchPanel(e) {
+    const b = e.benchmark;
+    const modes = e.modes.filter((m) => b.modes[m]);
+    const unit = b.scale === "fraction" ? "%" : b.scale;
+    const kids = [el("h3", { id: "bench-title", text: `${b.title} (${b.name}${b.kind ? ", " + b.kind : ""})` }),
+      el("p", { id: "bench-primary" }, `${b.primary} (${unit}): `,
+        modes.flatMap((m, i) => [i ? " · " : "", `${modeLabel(m)} `, el("b", { text: fmtScale(b.modes[m].primary, b.scale) }), ` (n=${b.modes[m].n})`]))];
+    const metrics = [...new Set(modes.flatMap((m) => Object.keys(b.modes[m].metrics || {})))].filter((k) => k !== b.primary);
+    if (metrics.length) {
+      kids.push(el("table", { cls: "bench-metrics" },
+        el("thead", {}, el("tr", {}, el("th", { text: "metric" }), modes.map((m) => el("th", { cls: "num", text: modeLabel(m) })))),
+        el("tbody", {}, metrics.map((k) => el("tr", {}, el("td", { text: k }), modes.map((m) => {
+          const v = (b.modes[m].metrics || {})[k];
+          return el("td", { cls: "num", text: typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : "–" });
+        }))))));
+    }
+    for (const key of [...new Set(modes.flatMap((m) => Object.keys(b.modes[m].by || {})))]) {
+      const groups = [...new Set(modes.flatMap((m) => Object.keys((b.modes[m].by || {})[key] || {})))].sort();
+      const value = (g) => (g ? (typeof g[b.primary] === "number" ? g[b.primary] :
+        Object.entries(g).filter(([k, v]) => k !== "n" && typeof v === "number").map(([, v]) => v)[0]) : undefined);
+      kids.push(el("table", { cls: "bench-by", "data-by": key },
+        el("thead", {}, el("tr", {}, el("th", { text: key }), el("th", { cls: "num", text: "n" }), modes.map((m) => el("th", { cls: "num", text: `${modeLabel(m)} ${b.primary}` })))),
+        el("tbody", {}, groups.map((g) => el("tr", { "data-group": g }, el("td", { text: g }),
+          el("td", { cls: "num", text: String(modes.map((m) => ((b.modes[m].by[key] || {})[g] || {}).n).find((n) => n !== undefined) ?? "–") }),
+          modes.map((m) => el("td", { cls: "num", text: fmtScale(value((b.modes[m].by[key] || {})[g]), b.scale) })))))));
+    }
+    return el("div", { cls: "panel bench", id: "bench" }, kids);
   }
 
   // ---- views -------------------------------------------------------------------------------
@@ -303,10 +343,20 @@ const MMPO = (() => {
       kids.push(el("h3", { text: "Contents" }), counts);
       if (s.evals.length) {
         const modes = [...new Set(s.evals.flatMap((e) => e.modes))];
-        kids.push(el("h3", { text: "Evals" }), el("table", {},
-          el("thead", {}, el("tr", {}, el("th", { text: "eval" }), el("th", { cls: "num", text: "questions" }), modes.map((m) => el("th", { cls: "num", text: (m === "cot" ? "CoT" : m) + " accuracy" })), el("th", { text: "folder" }))),
-          el("tbody", {}, s.evals.map((e, k) => el("tr", {}, el("td", {}, el("a", { href: `#predictions?eval=${k}`, text: e.name })), el("td", { cls: "num", text: e.n }),
-            modes.map((m) => el("td", { cls: "num", text: fmt(e.accuracy[m]) })), el("td", { text: e.folder }))))));
+        const named = s.evals.some((e) => e.benchmark);
+        const primary = (e, m) => {
+          const b = e.benchmark;
+          if (!b || !b.modes[m]) return "–";
+          return `${fmtScale(b.modes[m].primary, b.scale)} ${b.primary}${b.scale === "fraction" ? "" : " (" + b.scale + ")"}`;
+        };
+        kids.push(el("h3", { text: "Evals" }), el("table", { id: "evals" },
+          el("thead", {}, el("tr", {}, el("th", { text: "eval" }), named ? el("th", { text: "benchmark" }) : null, el("th", { cls: "num", text: "questions" }),
+            modes.map((m) => el("th", { cls: "num", text: (m === "cot" ? "CoT" : m) + " accuracy" })),
+            named ? modes.map((m) => el("th", { cls: "num", text: modeLabel(m) + " primary" })) : null, el("th", { text: "folder" }))),
+          el("tbody", {}, s.evals.map((e, k) => el("tr", {}, el("td", {}, el("a", { href: `#predictions?eval=${k}`, text: e.name })),
+            named ? el("td", { text: e.benchmark ? e.benchmark.title : "–" }) : null, el("td", { cls: "num", text: e.n }),
+            modes.map((m) => el("td", { cls: "num", text: fmt(e.accuracy[m]) })),
+            named ? modes.map((m) => el("td", { cls: "num", text: primary(e, m) })) : null, el("td", { text: e.folder }))))));
       }
       if (s.notes.length) kids.push(el("h3", { text: "Notes" }), el("ul", { cls: "notes", id: "notes" }, s.notes.map((n) => el("li", { text: n }))));
       if (s.skips.count) {
@@ -341,7 +391,9 @@ const MMPO = (() => {
       const extra = e.modes.length > 1 ? [{ id: "differ", label: "answers differ", test: (ix, i) => ix.differ[i] === 1 }] : [];
       return listView(root, params, id, {
         name: "predictions", table: e, noun: "questions", pre: [pick], keep: { eval: String(k) },
-        filters: [["qtype", "question type"], ...e.modes.map((m) => ["v_" + m, (m === "cot" ? "CoT" : m) + " verdict"])],
+        head: e.benchmark ? [benchPanel(e)] : [],
+        filters: [["qtype", "question type"], ...e.modes.map((m) => ["v_" + m, (m === "cot" ? "CoT" : m) + " verdict"]),
+          ...(e.groups || []).map((g) => ["g_" + g, g])],
         extra, rowText: (r) => Object.values(r.modes).map((p) => p.response).join("\n"), card: predCard(e.modes),
       });
     },
