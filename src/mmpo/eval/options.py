@@ -15,11 +15,12 @@ from mmpo.answers import SCORINGS
 from mmpo.data.prompts import PROMPT_SOURCES, PROMPT_STYLES
 from mmpo.engines.options import EngineOptions
 from mmpo.errors import MMPOError
+from mmpo.judge.options import JudgeOptions
 from mmpo.options import check_options, comma_list, option
 
 
 @dataclass
-class EvalOptions(EngineOptions):
+class EvalOptions(EngineOptions, JudgeOptions):
     # Required (checked by run_eval), but not by argparse: `--benchmark list` needs none of them.
     model: str | None = option(None, "checkpoint directory (weights + processor); required")
     data: str | None = option(None, "benchmark records: .jsonl, .json (list or dict), .parquet, .tsv (VLMEvalKit), "
@@ -60,10 +61,9 @@ class EvalOptions(EngineOptions):
                 raise MMPOError(f"--modes: unknown mode {mode!r}; choose from {', '.join(PROMPT_STYLES)}")
         check_options(self)
         self.check_engine()
+        JudgeOptions.__post_init__(self)
         if self.benchmark is not None and self.benchmark != "list":
-            from mmpo.benchmarks import get_benchmark
-
-            get_benchmark(self.benchmark)  # an unknown name fails now, listing the known ones
+            self._check_benchmark_modes()
         if self.benchmark or self.suite:
             for name, default in (("scoring", "default"), ("prompt_source", "auto")):
                 if getattr(self, name) != default:
@@ -82,6 +82,20 @@ class EvalOptions(EngineOptions):
             from mmpo.models.load import check_device
 
             check_device(self.device)
+
+    def _check_benchmark_modes(self) -> None:
+        """An unknown benchmark fails now, listing the known ones. A benchmark asked in fewer modes (the
+        judge-scored ones: directly) takes those when --modes was left at its default; a mode it does
+        not ask, given on purpose, is refused."""
+        from mmpo.benchmarks import get_benchmark
+
+        bench = get_benchmark(self.benchmark)
+        if set(self.modes) <= set(bench.modes):
+            return
+        if self.modes == ("direct", "cot"):
+            self.modes = tuple(m for m in self.modes if m in bench.modes)
+            return
+        raise MMPOError(f"--modes: {bench.name} is asked in {', '.join(bench.modes)} only")
 
     def limit_for(self, mode: str) -> int:
         """The response length limit of one mode (direct answers may have a tighter one)."""

@@ -250,7 +250,7 @@ def rounds_markdown(summary: dict[str, Any]) -> str:
     return models_table(scores) + "\n\n" + differences_table(summary.get("comparisons", []))
 
 
-def _fingerprint(run: EvalRun) -> str:
+def data_identity(run: EvalRun) -> str:
     fp = run.scores.get("data_fingerprint")
     if fp:
         return str(fp)
@@ -283,7 +283,7 @@ def compare(runs: Sequence[EvalRun], *, baseline: str | None = None, n_boot: int
         raise MMPOError(f"baseline {base_name!r} is not one of the models {names}")
     base = runs[names.index(base_name)]
     keep: dict[str, set[str] | None] = {r.name: None for r in runs}
-    different = [r for r in runs if _fingerprint(r) != _fingerprint(base)]
+    different = [r for r in runs if data_identity(r) != data_identity(base)]
     if different and not same_questions_only:
         listed = "; ".join(f"{r.name}: {r.scores.get('data')} ({r.scores.get('n_records')} records)"
                            for r in [base, *different])

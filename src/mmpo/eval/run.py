@@ -108,6 +108,9 @@ def evaluate_into(out_dir: str | os.PathLike, records: Sequence[dict[str, Any]],
     """
     check_choice("on_mismatch", on_mismatch, ("raise", "replace"))
     check_prompts(records, opts)
+    bench = _judged_benchmark(opts)
+    if bench is not None:
+        opts.check_judge(bench.name)  # before any model loads
     out = writable_dir(out_dir)
     with OutputLock(out / PREDICTIONS_FILE):
         done, changed = _reusable(out, records, opts, key, on_mismatch)
@@ -124,6 +127,8 @@ def evaluate_into(out_dir: str | os.PathLike, records: Sequence[dict[str, Any]],
                                         model_name=model_name)
         finally:
             close_model(model)  # a server mmpo started stops here, also on an error or Ctrl-C
+        if bench is not None:
+            result = _judged(out, bench, records, result, opts)
         write_jsonl(out / PREDICTIONS_FILE, result.predictions)  # record order, as an uninterrupted run
     result.scores["settings"].update(extra_settings or {})
     if isinstance(model, EngineSession):
@@ -133,6 +138,31 @@ def evaluate_into(out_dir: str | os.PathLike, records: Sequence[dict[str, Any]],
         result.scores["recomputed_predictions"] = changed
     write_json(out / SCORES_FILE, result.scores)
     return result
+
+
+def _judged_benchmark(opts: EvalOptions):
+    """The named benchmark when an LLM judge scores it, else None."""
+    if not opts.benchmark:
+        return None
+    from mmpo.benchmarks import get_benchmark
+
+    bench = get_benchmark(opts.benchmark)
+    return bench if bench.kind == "judge" else None
+
+
+def _judged(out: Path, bench, records, result: EvalResult, opts: EvalOptions) -> EvalResult:
+    """The predictions scored by the judge (DIR/judgements.jsonl, reused on a rerun), and their scores."""
+    from mmpo.judge.options import JUDGE_SETTINGS
+    from mmpo.judge.run import judge_predictions
+
+    preds = judge_predictions(out, bench, records, result.predictions, opts, progress=opts.progress)
+    scores = dict(result.scores)
+    scores["modes"] = score_predictions(records, preds, opts.modes)
+    scores["benchmark"] = benchmark_scores(bench.name, preds, opts.modes)
+    scores["judge"] = {"model": opts.judge_model, "prompt": opts.judge_prompt,
+                       "prompt_sha256": preds[0]["judge"]["prompt_sha256"] if preds else None,
+                       "unparsed": sum(bool(p.get("judge_unparsed")) for p in preds), "decides": list(JUDGE_SETTINGS)}
+    return EvalResult(predictions=preds, scores=scores)
 
 
 def _reusable(out: Path, records, opts: EvalOptions, key: dict[str, Any], on_mismatch: str) -> tuple[list, int]:

@@ -177,9 +177,9 @@ def _same_questions(a: EvalRun, b: EvalRun, mode: str) -> tuple[list[str], str |
     if hashed:
         same = [pid for pid in pa if pid in pb and pa[pid]["qhash"] == pb[pid]["qhash"]]
     else:
-        from mmpo.eval.report import _fingerprint  # evals before question hashes: the data file and its size
+        from mmpo.eval.report import data_identity  # evals before question hashes: the data file and its size
 
-        same = [pid for pid in pa if pid in pb] if _fingerprint(a) == _fingerprint(b) else []
+        same = [pid for pid in pa if pid in pb] if data_identity(a) == data_identity(b) else []
     if len(same) == len(pa) == len(pb) and same:
         return sorted(same), None
     how = "same pid and question hash" if hashed else "same pid and data fingerprint"
@@ -208,7 +208,6 @@ def benchmark_table(runs: Sequence[EvalRun], *, baseline: str | None = None, n_b
     benchmarks (generic evals) after them in the order given. `n_boot`: resamples where the metric is a
     mean score (vectorised); `n_boot_summarize` (default `n_boot`): where `summarize` runs per resample."""
     from mmpo.benchmarks import BENCHMARK_NAMES
-    from mmpo.eval.stats import paired_bootstrap_means, paired_bootstrap_statistic
 
     if not runs:
         raise MMPOError("nothing to tabulate: give at least one eval")
@@ -218,7 +217,6 @@ def benchmark_table(runs: Sequence[EvalRun], *, baseline: str | None = None, n_b
         raise MMPOError(f"baseline {base!r} is not one of the models {models}")
     modes = _modes(runs)
     slow_boot = n_boot if n_boot_summarize is None else n_boot_summarize
-    slow_used = False
     grid: dict[str, dict[str, tuple[EvalRun, dict[str, Any]]]] = {}
     for r in runs:
         info = benchmark_info(r)
@@ -235,91 +233,107 @@ def benchmark_table(runs: Sequence[EvalRun], *, baseline: str | None = None, n_b
             notes.append(text)
         return notes.index(text) + 1
 
-    rows = []
-    for name in order:
-        cells = grid[name]
-        first = next(iter(cells.values()))[1]
-        primary, scale, title = first["primary"], first["scale"], first["title"]
-        for r, info in cells.values():
-            if (info["primary"], info["scale"]) != (primary, scale):
-                raise MMPOError(f"{title}: {r.source} reports {info['primary']} ({info['scale']}), another eval "
-                                f"{primary} ({scale}); evaluate both with the same mmpo")
-        bench, why_not = (None, None) if first["generic"] else _get_benchmark(name)
-        row = {"name": name, "title": title, "kind": first["kind"], "primary": primary, "scale": scale,
-               "generic": first["generic"], "cells": {}, "diffs": {}, "groups": []}
-        groups: dict[tuple[str, str], dict[str, Any]] = {}
-        for m in models:
-            if m not in cells:
-                row["cells"][m] = None
-                continue
-            r, info = cells[m]
-            row["cells"][m] = {mo: ({"value": s.get("primary"), "n": s.get("n")} if (s := info["modes"].get(mo))
-                                    else None) for mo in modes}
-            row["cells"][m]["source"] = r.source
-            for mo in modes:
-                for key, gs in ((info["modes"].get(mo) or {}).get("by") or {}).items():
-                    for g, vals in (gs or {}).items():
-                        v = _group_value(vals, primary) if isinstance(vals, dict) else None
-                        if v is None:
-                            continue
-                        grp = groups.setdefault((key, str(g)), {"breakdown": key, "group": str(g), "cells": {},
-                                                                "diffs": {}})
-                        grp["cells"].setdefault(m, {})[mo] = {"value": v, "n": vals.get("n")}
-        base_cell = cells.get(base)
-        for m in models:
-            if m == base or m not in cells:
-                continue
-            row["diffs"][m] = {}
-            if base_cell is None:
-                row["no_baseline"] = note(f"{title}: the baseline {base} has no eval of it, so no differences")
-                continue
-            (ra, ia), (rb, ib) = base_cell, cells[m]
-            for mo in modes:
-                sa, sb = ia["modes"].get(mo), ib["modes"].get(mo)
-                if not sa or not sb or sa.get("primary") is None or sb.get("primary") is None:
-                    continue
-                d: dict[str, Any] = {"estimate": float(sb["primary"]) - float(sa["primary"])}
-                reason = None
-                if ra.predictions is None or rb.predictions is None:
-                    who = ra if ra.predictions is None else rb
-                    reason = f"{who.name} on {title}: no predictions.jsonl next to {who.source}, so no interval"
-                elif not first["generic"] and bench is None:
-                    reason = f"{title}: {why_not}; the values are the evals' own, without intervals"
-                else:
-                    pids, why = _same_questions(ra, rb, mo)
-                    if why:
-                        reason = f"{m} vs {base} on {title}: {why}"
-                if reason:
-                    d["note"] = note(reason)
-                    row["diffs"][m][mo] = d
-                    continue
-                pa = {str(p["pid"]): p for p in ra.predictions if p["mode"] == mo}
-                pb = {str(p["pid"]): p for p in rb.predictions if p["mode"] == mo}
-                la, lb = [pa[p] for p in pids], [pb[p] for p in pids]
-                clusters = _clusters(bench, la, lb)
-                fast = _mean_path(bench, primary, la, lb) if clusters is None else None
-                slow_used = slow_used or fast is None
-                if fast is not None:
-                    ivs = paired_bootstrap_means(fast[0], fast[1], groups=fast[2], n_boot=n_boot, seed=seed)
-                else:
-                    ivs = paired_bootstrap_statistic(la, lb, _statistic(bench, primary), n_boot=slow_boot,
-                                                     seed=seed, clusters=clusters,
-                                                     relabel=_relabel(clusters and _unit_field(bench, la, lb)))
-                main = ivs.get("")
-                if main is not None:
-                    row["diffs"][m][mo] = {"estimate": main.estimate, "low": main.low, "high": main.high,
-                                           "n": main.n}
-                for key, iv in ivs.items():
-                    if key.startswith("by/"):
-                        _, bk, g = key.split("/", 2)
-                        if (bk, g) in groups:
-                            groups[(bk, g)]["diffs"].setdefault(m, {})[mo] = {
-                                "estimate": iv.estimate, "low": iv.low, "high": iv.high, "n": iv.n}
-        row["groups"] = list(groups.values())  # in the benchmark's own order (POPE: random, popular, adversarial)
-        rows.append(row)
+    boot = {"n_boot": n_boot, "slow_boot": slow_boot, "seed": seed, "slow_used": False}
+    rows = [_table_row(name, grid[name], models, modes, base, note, boot) for name in order]
+    slow_used = boot["slow_used"]
     return {"models": models, "baseline": base, "modes": modes, "n_boot": n_boot, "seed": seed,
             "n_boot_summarize": slow_boot if slow_used and slow_boot != n_boot else None,
             "rows": rows, "notes": notes}
+
+
+def _table_row(name: str, cells: dict, models: list[str], modes: list[str], base: str, note, boot: dict
+               ) -> dict[str, Any]:
+    """One benchmark's row: each model's primary per mode, its groups, and the paired differences."""
+    first = next(iter(cells.values()))[1]
+    primary, scale, title = first["primary"], first["scale"], first["title"]
+    for r, info in cells.values():
+        if (info["primary"], info["scale"]) != (primary, scale):
+            raise MMPOError(f"{title}: {r.source} reports {info['primary']} ({info['scale']}), another eval "
+                            f"{primary} ({scale}); evaluate both with the same mmpo")
+    bench, why_not = (None, None) if first["generic"] else _get_benchmark(name)
+    row = {"name": name, "title": title, "kind": first["kind"], "primary": primary, "scale": scale,
+           "generic": first["generic"], "cells": {}, "diffs": {}, "groups": []}
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for m in models:
+        if m not in cells:
+            row["cells"][m] = None
+            continue
+        r, info = cells[m]
+        row["cells"][m] = {mo: ({"value": s.get("primary"), "n": s.get("n")} if (s := info["modes"].get(mo))
+                                else None) for mo in modes}
+        row["cells"][m]["source"] = r.source
+        for mo in modes:
+            for key, gs in ((info["modes"].get(mo) or {}).get("by") or {}).items():
+                for g, vals in (gs or {}).items():
+                    v = _group_value(vals, primary) if isinstance(vals, dict) else None
+                    if v is None:
+                        continue
+                    grp = groups.setdefault((key, str(g)), {"breakdown": key, "group": str(g), "cells": {},
+                                                            "diffs": {}})
+                    grp["cells"].setdefault(m, {})[mo] = {"value": v, "n": vals.get("n")}
+    base_cell = cells.get(base)
+    for m in models:
+        if m == base or m not in cells:
+            continue
+        row["diffs"][m] = {}
+        if base_cell is None:
+            row["no_baseline"] = note(f"{title}: the baseline {base} has no eval of it, so no differences")
+            continue
+        for mo in modes:
+            d = _mode_diff(base_cell, cells[m], m, base, mo, row, bench, why_not, groups, note, boot)
+            if d is not None:
+                row["diffs"][m][mo] = d
+    row["groups"] = list(groups.values())  # in the benchmark's own order (POPE: random, popular, adversarial)
+    return row
+
+
+def _mode_diff(base_cell, cell, m: str, base: str, mo: str, row: dict, bench, why_not, groups: dict, note,
+               boot: dict) -> dict[str, Any] | None:
+    """Model `m` minus the baseline in mode `mo`, with its paired interval (or a note saying why none);
+    the groups' intervals from the same resamples go into `groups`."""
+    from mmpo.eval.stats import paired_bootstrap_means, paired_bootstrap_statistic
+
+    (ra, ia), (rb, ib) = base_cell, cell
+    title, primary = row["title"], row["primary"]
+    sa, sb = ia["modes"].get(mo), ib["modes"].get(mo)
+    if not sa or not sb or sa.get("primary") is None or sb.get("primary") is None:
+        return None
+    d: dict[str, Any] = {"estimate": float(sb["primary"]) - float(sa["primary"])}
+    reason = None
+    if ra.predictions is None or rb.predictions is None:
+        who = ra if ra.predictions is None else rb
+        reason = f"{who.name} on {title}: no predictions.jsonl next to {who.source}, so no interval"
+    elif not row["generic"] and bench is None:
+        reason = f"{title}: {why_not}; the values are the evals' own, without intervals"
+    else:
+        pids, why = _same_questions(ra, rb, mo)
+        if why:
+            reason = f"{m} vs {base} on {title}: {why}"
+    if reason:
+        d["note"] = note(reason)
+        return d
+    pa = {str(p["pid"]): p for p in ra.predictions if p["mode"] == mo}
+    pb = {str(p["pid"]): p for p in rb.predictions if p["mode"] == mo}
+    la, lb = [pa[p] for p in pids], [pb[p] for p in pids]
+    clusters = _clusters(bench, la, lb)
+    fast = _mean_path(bench, primary, la, lb) if clusters is None else None
+    boot["slow_used"] = boot["slow_used"] or fast is None
+    if fast is not None:
+        ivs = paired_bootstrap_means(fast[0], fast[1], groups=fast[2], n_boot=boot["n_boot"], seed=boot["seed"])
+    else:
+        ivs = paired_bootstrap_statistic(la, lb, _statistic(bench, primary), n_boot=boot["slow_boot"],
+                                         seed=boot["seed"], clusters=clusters,
+                                         relabel=_relabel(clusters and _unit_field(bench, la, lb)))
+    for key, iv in ivs.items():
+        if key.startswith("by/"):
+            _, bk, g = key.split("/", 2)
+            if (bk, g) in groups:
+                groups[(bk, g)]["diffs"].setdefault(m, {})[mo] = {
+                    "estimate": iv.estimate, "low": iv.low, "high": iv.high, "n": iv.n}
+    main = ivs.get("")
+    if main is None:
+        return None
+    return {"estimate": main.estimate, "low": main.low, "high": main.high, "n": main.n}
 
 
 # ---------------------------------------------------------------- formatting
