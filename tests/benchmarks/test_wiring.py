@@ -184,3 +184,20 @@ def test_suite_needs_its_root(fake, tmp_path, capsys):
     assert main(["eval", "--model", str(tmp_path), "--suite", "paper", "--data-root", str(tmp_path / "none"),
                  "--out", str(tmp_path / "o")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_every_benchmark_is_documented_and_in_the_readme_table():
+    from pathlib import Path
+
+    from mmpo.benchmarks import BENCHMARK_NAMES, available, get_benchmark
+
+    root = Path(__file__).resolve().parents[2]
+    docs = (root / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## The paper's benchmarks", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1].strip().strip("`") for line in table.splitlines() if line.startswith("| `") and "--benchmark" not in line]
+    assert rows == list(BENCHMARK_NAMES) == available()
+    for name in BENCHMARK_NAMES:
+        b = get_benchmark(name)
+        assert f"### `{name}`: {b.title}" in docs and b.source in docs and b.scoring in docs, name
+        assert b.kind in ("rules", "judge") and b.files, name

@@ -67,11 +67,15 @@ class Benchmark:
         read by `read`; for a row that `read` asks in several forms (CRPE's rotations), the first.
         Errors name the row as `--record` (`mmpo check --benchmark NAME --record JSON`)."""
         import json
+        import logging
         import tempfile
         from pathlib import Path
 
         from mmpo.errors import InputError
 
+        quiet = logging.getLogger("mmpo.benchmarks")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # its read notes would name the temporary file
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "record.jsonl"
             path.write_text(json.dumps(dict(row), ensure_ascii=False) + "\n", encoding="utf-8")
@@ -79,8 +83,12 @@ class Benchmark:
                 records = self.read(path)
             except InputError as exc:
                 raise InputError(exc.reason, path="--record", field=exc.field) from None
+            finally:
+                quiet.setLevel(level)
         if not records:
-            raise InputError(f"{self.name} reads no record from this row", path="--record")
+            left = {k: v for k, v in ((getattr(self, "last_read", None) or {}).get("left_out") or {}).items() if v}
+            why = f" (left out: {', '.join(left)})" if left else ""
+            raise InputError(f"{self.name} reads no record from this row{why}", path="--record")
         rec = records[0]
         rec["_source"], rec["_where"], rec["_line"] = "--record", {}, None
         return rec
