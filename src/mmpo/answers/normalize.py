@@ -380,6 +380,8 @@ def _two_ends(inner: str) -> tuple[str, str] | None:
     depth, cut = 0, None
     for i, c in enumerate(inner):
         depth += (c in "([{") - (c in ")]}")
+        if depth < 0:  # "(1, 2), (3, 4)": two pairs, not one interval
+            return None
         if c == "," and depth == 0:
             if cut is not None:
                 return None
