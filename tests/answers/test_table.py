@@ -487,6 +487,8 @@ CASES = [
     ("Final answer: 1, 2", T("(1, 2)"), "1, 2", C),
     ("Final answer: (2, 1)", T("(1, 2)"), "(2, 1)", W),
     ("Final answer: [1, 2]", T("(1, 2)"), "[1, 2]", W),  # square brackets: a closed interval
+    ("Final answer: [-2, 1]", T("[-2, 1]"), "[-2, 1]", C),  # a closed interval as text (MathVerse's records)
+    ("Final answer: (-2, 1)", T("[-2, 1]"), "(-2, 1)", W),
     # a list answer keeps its element-wise rule
     ("Final answer: (-2, 1)", L("[-2, 1]"), "(-2, 1)", C),
     # interval option texts are told apart by their brackets
