@@ -42,6 +42,7 @@ LETTERS = MC("E", ["A", "B", "C", "D", "E"])  # pid 10
 SURDS = MC(r"\frac{\sqrt{3}}{2}", [r"\frac{\sqrt{3}}{2}", r"\frac{1}{2}", r"\sqrt{2}"])
 MANY = MC("c27", [f"c{i}" for i in range(30)])  # 30 choices: A..Z, then AA (c26), AB (c27), AC, AD
 DUP = MC("2", ["2", "3", "2"])  # a duplicated choice: A and C are the same answer
+IV = MC("(-2,1]", ["(-2,1)", "(-2,1]", "[-2,1]", "[-2,1)"])  # B is right; the same ends, other brackets
 SQA = {"answer": 1, "choices": ["whale", "shark", "tuna"], "question_type": "multi_choice"}  # ScienceQA: index 1
 BIG = "9007199254740993"  # 2**53 + 1: the float nearest is 2**53
 LEN = {"lenient": True}
@@ -459,6 +460,47 @@ CASES = [
     ("Final answer: B", SQA, "B", C, MV),
     ("Final answer: A", SQA, "A", W, MV),
     ("Final answer: shark", SQA, "shark", C, MV),
+    # ---- intervals: the brackets are the answer (open and closed ends), ends by value
+    ("Final answer: (-2, 1]", T("(-2,1]"), "(-2, 1]", C),
+    ("Final answer: (-2,1)", T("(-2,1]"), "(-2,1)", W),  # naive: brackets dropped as punctuation
+    ("Final answer: [-2,1]", T("(-2,1]"), "[-2,1]", W),  # naive
+    ("Final answer: [-2,1)", T("(-2,1]"), "[-2,1)", W),  # both ends swapped
+    ("Final answer: -2, 1", T("(-2,1]"), "-2, 1", W),  # no brackets: not an interval
+    (r"\boxed{\left( -2, 1 \right]}", T("(-2,1]"), r"\left( -2, 1 \right]", C),
+    ("Final answer: $(-2, 1.0]$", T("(-2,1]"), "$(-2, 1.0]$", C),  # ends by value
+    (r"\boxed{[\frac{1}{2}, 3)}", T("[0.5,3)"), r"[\frac{1}{2}, 3)", C),
+    (r"\boxed{(-\infty, 3]}", T(r"(-\infty,3]"), r"(-\infty, 3]", C),
+    (r"\boxed{(-\infty, 3)}", T(r"(-\infty,3]"), r"(-\infty, 3)", W),
+    ("Final answer: (-∞, 3]", T(r"(-\infty,3]"), "(-∞, 3]", C),
+    (r"\boxed{(-\infty, -3]}", T(r"(-\infty,3]"), r"(-\infty, -3]", W),
+    (r"\boxed{[0, +\infty)}", T(r"[0,\infty)"), r"[0, +\infty)", C),
+    (r"\boxed{(-\infty, 0)}", T(r"[0,\infty)"), r"(-\infty, 0)", W),  # the sign of infinity counts
+    (r"\boxed{(-\infty,1)\cup(2,\infty)}", T(r"(-\infty,1)\cup(2,\infty)"), r"(-\infty,1)\cup(2,\infty)", C),
+    (r"\boxed{(2,\infty) \cup (-\infty,1)}", T(r"(-\infty,1)\cup(2,\infty)"), r"(2,\infty) \cup (-\infty,1)", C),
+    (r"\boxed{(-\infty,1]\cup(2,\infty)}", T(r"(-\infty,1)\cup(2,\infty)"), r"(-\infty,1]\cup(2,\infty)", W),
+    (r"\boxed{(-\infty,1)}", T(r"(-\infty,1)\cup(2,\infty)"), r"(-\infty,1)", W),  # one piece of two
+    (r"\boxed{x \in [\sqrt{2}, 3)}", T(r"[2^{1/2}, 3)"), r"x \in [\sqrt{2}, 3)", C),  # ends through math-verify
+    # a point is a pair in round brackets: it still matches itself, its value, a bare pair
+    ("Final answer: (1, 2)", T("(1, 2)"), "(1, 2)", C),
+    ("Final answer: (1,2)", T("(1, 2)"), "(1,2)", C),
+    ("Final answer: (0.5, 2)", T("(1/2, 2)"), "(0.5, 2)", C),
+    ("Final answer: 1, 2", T("(1, 2)"), "1, 2", C),
+    ("Final answer: (2, 1)", T("(1, 2)"), "(2, 1)", W),
+    ("Final answer: [1, 2]", T("(1, 2)"), "[1, 2]", W),  # square brackets: a closed interval
+    ("Final answer: [-2, 1]", T("[-2, 1]"), "[-2, 1]", C),  # a closed interval as text (MathVerse's records)
+    ("Final answer: (-2, 1)", T("[-2, 1]"), "(-2, 1)", W),
+    # a list answer keeps its element-wise rule
+    ("Final answer: (-2, 1)", L("[-2, 1]"), "(-2, 1)", C),
+    # interval option texts are told apart by their brackets
+    ("Final answer: B", IV, "B", C),
+    ("Final answer: A", IV, "A", W),  # naive: all four options read as "-2 1"
+    ("Final answer: (-2, 1]", IV, "(-2, 1]", C),
+    ("Final answer: (-2, 1)", IV, "(-2, 1)", W),
+    ("Final answer: [-2, 1.0)", IV, "[-2, 1.0)", W),  # by value: option D
+    ("Final answer: (-2, 1.0]", IV, "(-2, 1.0]", C),
+    ("Final answer: (B) (-2, 1]", IV, "(B) (-2, 1]", C),
+    ("Final answer: (A) (-2, 1]", IV, "(A) (-2, 1]", W),  # the letter contradicts its text
+    ("Final answer: -2, 1", IV, "-2, 1", W),  # names no interval
     # ---- safety: every input gets a verdict
     ("Final answer: 9^9^9^9^9", I("5"), "9^9^9^9^9", W),
     (r"\boxed{9^{9^{9^{9}}}}", T("5"), "9^{9^{9^{9}}}", W),

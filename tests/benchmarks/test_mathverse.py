@@ -71,6 +71,9 @@ CASES = [
     ("\\((-2, 1]\\)", "5", "correct"),
     ("(-2,1)", "5", "incorrect"),       # the bracket matters
     ("[-2, 1]", "5", "incorrect"),
+    ("x \\in \\left(-2, 1\\right]", "5", "correct"),
+    ("Therefore, the answer is (-2, 1].", "5", "correct"),
+    ("-2, 1", "5", "incorrect"),      # no brackets
     ("\\boxed{8\\sqrt{3}}", "6", "correct"),
     ("\\sqrt{192}", "6", "correct"),
     ("4\\sqrt{3}", "6", "incorrect"),

@@ -1,5 +1,6 @@
 """POPE: the official evaluate.py yes/no rule on labelled responses, the shapes it ships in (Hub
-parquet and shard folder, VLMEvalKit TSV, question JSONL), and its metrics on fake answers."""
+parquet and shard folder, VLMEvalKit TSV, question JSONL, also named .json), and its metrics on fake
+answers."""
 
 from __future__ import annotations
 
@@ -109,6 +110,21 @@ def test_question_jsonl_takes_the_subset_from_the_file_name(tmp_path):
     (rec,) = POPE.read(path)
     assert rec["pid"] == "adversarial-1" and rec["metadata"]["subsets"] == ["adversarial"]
     assert rec["image_path"] == str((tmp_path / "COCO_val2014_1.jpg").resolve())
+
+
+def test_the_authors_question_files_are_json_lines_named_json(tmp_path):
+    # POPE's output/coco/coco_pope_random.json: one JSON object a line, though named .json.
+    (tmp_path / "COCO_val2014_1.jpg").write_bytes(png())
+    rows = [{"question_id": 1, "image": "COCO_val2014_1.jpg", "text": "Is there a car?", "label": "no"},
+            {"question_id": 2, "image": "COCO_val2014_1.jpg", "text": "Is there a dog?", "label": "yes"}]
+    path = write_jsonl(tmp_path / "coco_pope_random.json", rows)
+    recs = POPE.read(path)
+    assert [r["pid"] for r in recs] == ["random-1", "random-2"] and [r["answer"] for r in recs] == ["no", "yes"]
+    assert recs[1]["_where"] == {"line": 2} and recs[0]["metadata"]["subsets"] == ["random"]
+    assert recs[0]["image_path"] == str((tmp_path / "COCO_val2014_1.jpg").resolve())
+    bad = write_jsonl(tmp_path / "coco_pope_popular.json", [{**rows[0], "label": "maybe"}, rows[1]])
+    with pytest.raises(InputError, match=r"coco_pope_popular.json:1, field 'label'"):
+        POPE.read(bad)
 
 
 def test_gold_must_be_yes_or_no(tmp_path):

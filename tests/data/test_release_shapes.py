@@ -77,6 +77,40 @@ def test_mathvista_json_dict_and_images_folder(tmp_path):
     assert rec["pid"] == "1" and rec["image_path"] == str((tmp_path / "images" / "1.jpg").resolve())
 
 
+def test_json_lines_in_a_file_named_json(tmp_path):
+    from mmpo.data.sources import iter_rows
+
+    rows = [_mathvista_row(str(i), image=None) for i in (1, 2, 3)]
+    path = tmp_path / "questions.json"  # one object a line, as POPE ships coco_pope_*.json
+    path.write_text("\ufeff" + json.dumps(rows[0]) + "\n\n" + json.dumps(rows[1]) + "\r\n" + json.dumps(rows[2]) + "\n")
+    assert [(w["line"], r["pid"]) for w, r in iter_rows(path)] == [(1, "1"), (3, "2"), (4, "3")]
+    assert [r["_where"] for r in read_records(path)] == [{"line": 1}, {"line": 3}, {"line": 4}]
+    # Lines numbered as in a .jsonl: a bad record names its line.
+    bad = [rows[0], {**rows[1], "question_type": "yes"}]
+    (tmp_path / "bad.json").write_text("".join(json.dumps(r) + "\n" for r in bad))
+    with pytest.raises(InputError, match=r"bad.json:2, field 'question_type'"):
+        read_records(tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize("text, line, why", [
+    ('{"pid": "1"}\n{"pid": "2"}\n[1, 2]\n{"pid": "4"}\n', 3, "line 3: expected a JSON object, got list"),
+    ('{"pid": "1"}\n\n{"pid": "2"\n', 3, "line 3: malformed JSON"),
+    ('{"pid": "1"}\n7\n', 2, "line 2: expected a JSON object, got int"),
+    ('{"pid": "1"', 1, "line 1: malformed JSON"),
+    # A pretty-printed document broken further down: its own error line, not line 1.
+    ('[\n  {"pid": "1"},\n  {"pid": "2"}\n  {"pid": "3"}\n]\n', 4, "line 1: malformed JSON"),
+])
+def test_a_json_file_that_is_neither_names_the_file_and_line(tmp_path, text, line, why):
+    from mmpo.data.sources import iter_rows
+
+    path = tmp_path / "q.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match="neither one JSON document") as exc:
+        list(iter_rows(path))
+    assert exc.value.path == str(path) and exc.value.line == line and why in str(exc.value)
+    assert str(exc.value).startswith(f"{path}:{line}: ")
+
+
 def test_errors_in_json_lists_and_parquet_name_the_record(tmp_path):
     rows = [_mathvista_row("1", image=None), _mathvista_row("2", image=None, question_type="yes")]
     (tmp_path / "list.json").write_text(json.dumps(rows))

@@ -38,6 +38,15 @@ Comparison in the default mode, driven by the record's `question_type`, `answer_
   optionally accepts a relative error. "50%" also matches 0.5. Closed forms ("\\sqrt{2}", "2\\pi") are
   evaluated through math-verify.
 - list: element-wise, in order, numbers as floats (with `precision`), the rest as text.
+- interval (a text gold that is one: "(-2, 1]", "[0, \\infty)", "\\left( -\\infty, 3 \\right]", unions
+  with \\cup or ∪, "x \\in [a, b)"): correct only with the same bracket at each end and equal ends
+  (numbers by value, infinities by sign, other ends through math-verify), a union's pieces in any
+  order; an answer without brackets ("-2, 1") is incorrect. A pair in round brackets ("(1, 2)", which
+  may be a point) is compared the same way when the answer has brackets ("[1, 2]" is not "(1, 2)"),
+  and by the text rules when it has none. Multiple-choice options that are intervals are told apart
+  by their brackets (by letter, text or the ends' values; math-verify never picks one); a `list`
+  answer type stays element-wise ("(-2, 1)" answers "[-2, 1]"), and so does a gold "[a, b]" given
+  without an `answer_type` (inferred as a list; the record readers say "text").
 - text: normalised text equal; yes/no answers by their first word; numbers by value; LaTeX and
   symbolic answers through math-verify (gold wrapped in `$...$`), only for strings that look like
   mathematics (plain words such as "Yes" never reach it: it would read them as products of symbols).

@@ -5,7 +5,7 @@
 
 Multiple choice by letter, option text or value; numbers at the record's precision (units
 checked, not ignored; integers exactly at any size; factorials as their value); lists element by
-element; text normalised; symbolic forms through `mmpo.answers.symbolic` within the deadline.
+element; intervals with their brackets; text normalised; symbolic forms through `mmpo.answers.symbolic` within the deadline.
 `check_answer` (`mmpo.answers.check`) is the entry.
 """
 
@@ -22,12 +22,16 @@ from typing import Any
 from mmpo.answers.extract import REVISION_WORDS, clean
 from mmpo.answers.normalize import (
     EXACT_BELOW,
+    INFINITIES,
     ParsedNumber,
     decimals_of,
+    definite_interval,
     exact_value,
     format_number,
     format_parsed,
+    interval_text,
     norm_text,
+    parse_interval,
     parse_number,
     round_half_up,
     split_list,
@@ -162,10 +166,31 @@ _OTHER_LABEL = re.compile(r"\(([A-Z]{1,2})\)")
 
 
 @lru_cache(maxsize=4096)
+def interval_choices(choices: tuple[str, ...]) -> bool:
+    """Whether one choice is an interval ('(-2, 1]'): then every interval-shaped choice, '(-2, 1)'
+    too, is compared with its brackets (`choice_key`)."""
+    return any((iv := parse_interval(c)) is not None and definite_interval(iv) for c in choices)
+
+
+def choice_key(text: str, intervals: bool) -> str:
+    """The normalised text a choice (or an answer) is matched by: `norm_text`, which drops brackets,
+    except for an interval among interval choices, whose brackets are kept (`interval_text`)."""
+    if intervals and (iv := parse_interval(text)) is not None:
+        return interval_text(iv)
+    return norm_text(text)
+
+
+@lru_cache(maxsize=4096)
+def choice_keys(choices: tuple[str, ...]) -> tuple[str, ...]:
+    intervals = interval_choices(choices)
+    return tuple(choice_key(c, intervals) for c in choices)
+
+
+@lru_cache(maxsize=4096)
 def choice_groups(choices: tuple[str, ...]) -> tuple[int, ...]:
     """For each choice, the first choice with the same normalised text: duplicates are one answer."""
     first: dict[str, int] = {}
-    return tuple(first.setdefault(n, i) if (n := norm_text(c)) else i for i, c in enumerate(choices))
+    return tuple(first.setdefault(n, i) if n else i for i, n in enumerate(choice_keys(choices)))
 
 
 def _one_group(hits: list[int], choices: tuple[str, ...]) -> bool:
@@ -180,8 +205,9 @@ def choice_index(pred: str, choices: tuple[str, ...], deadline: float | None, *,
     if is_gold and pred in choices:
         return choices.index(pred), "choice text"
     s = unwrap(clean(pred) or pred)
-    norms = [norm_text(c) for c in choices]
-    ns = norm_text(s)
+    intervals = interval_choices(choices)
+    norms = choice_keys(choices)
+    ns = choice_key(s, intervals)
     hits = [i for i, c in enumerate(norms) if c and c == ns]
     if hits:  # several only for duplicate choices, which are one answer
         return hits[0], "choice text"
@@ -198,7 +224,7 @@ def choice_index(pred: str, choices: tuple[str, ...], deadline: float | None, *,
         if idx is not None and (letter.isupper() or len(s) <= 3):
             if not rest:
                 return idx, "option letter"
-            nr = norm_text(rest)
+            nr = choice_key(rest, intervals)
             if nr == norms[idx] or _same_number(rest, choices[idx]) or _AFFIRM.match(rest):
                 return idx, "option letter and text"
             if m.group("c") is None or m.group("sep"):  # "(B) ...", "B. ...": a letter, then more words
@@ -210,6 +236,12 @@ def choice_index(pred: str, choices: tuple[str, ...], deadline: float | None, *,
                 return idx, "option letter"
     if is_gold:
         return None, "answer is not a choice"
+    if intervals and (iv := parse_interval(s)) is not None:  # by the ends' values, brackets equal
+        hits = [i for i, c in enumerate(choices)
+                if (civ := parse_interval(c)) is not None and intervals_equal(iv, civ, deadline)]
+        if hits and _one_group(hits, choices):
+            return hits[0], "interval"
+        return None, "interval matches several choices" if hits else "matches no choice"
     pn = parse_number(s)
     if pn is not None:
         hits = [i for i, c in enumerate(choices) if _same_number(s, c)]
@@ -224,7 +256,9 @@ def choice_index(pred: str, choices: tuple[str, ...], deadline: float | None, *,
     # Symbolic matching only where it can add something: never between plain numbers (the fast path).
     needs_sympy = pn is None or any(parse_number(c) is None for c in choices)
     if deadline is not None and needs_sympy and looks_symbolic(bare):
-        hits = [i for i, c in enumerate(choices) if symbolic_equal(strip_delimiters(c), bare, deadline)]
+        # An interval choice is named with its brackets (above), never by math-verify ("-2, 1" is no interval).
+        hits = [i for i, c in enumerate(choices) if not (intervals and parse_interval(c) is not None)
+                and symbolic_equal(strip_delimiters(c), bare, deadline)]
         if hits and _one_group(hits, choices):
             return hits[0], "symbolic"
     return None, "matches no choice"
@@ -244,7 +278,7 @@ def _same_number_any(a: str, choices: tuple[str, ...]) -> bool:
     return any(_same_number(a, c) for c in choices)
 
 
-def _prefix_choice(ns: str, norms: list[str]) -> int | None:
+def _prefix_choice(ns: str, norms: tuple[str, ...]) -> int | None:
     """'yes because ...' -> the choice 'yes', when the rest names no other choice."""
     found = [i for i, c in enumerate(norms) if c and ns.startswith(c + " ")]
     if not found:
@@ -374,6 +408,13 @@ _YES_NO = {"yes": "no", "no": "yes", "true": "false", "false": "true"}
 
 
 def _compare_text(pred: str, gold: Gold, deadline: float):
+    gi = parse_interval(gold.answer)
+    if gi is not None:
+        pi = parse_interval(pred)
+        if pi is not None:  # also a point against a point: "(1, 2)" is "(1, 2)", not "[1, 2]"
+            return intervals_equal(pi, gi, deadline), interval_text(pi), "interval"
+        if definite_interval(gi):  # "-2, 1" or "-2 < x <= 1" for "(-2, 1]": brackets missing
+            return False, norm_text(pred), "not an interval"
     np_, ng = norm_text(pred), norm_text(gold.answer)
     if np_ and np_ == ng:
         return True, np_, "text"
@@ -390,3 +431,39 @@ def _compare_text(pred: str, gold: Gold, deadline: float):
             return False, np_, "symbolic check undecided"
         return same, np_, "symbolic"
     return False, np_, "text differs"
+
+
+# ------------------------------------------------------------------ intervals
+
+def intervals_equal(p: tuple[tuple[str, str, str, str], ...], g: tuple[tuple[str, str, str, str], ...],
+                    deadline: float | None) -> bool:
+    """Equal pieces (a union in any order): the same brackets at both ends, and equal ends."""
+    if len(p) != len(g):
+        return False
+    if all(_piece_equal(a, b, deadline) for a, b in zip(p, g)):
+        return True
+    left = list(g)
+    for a in p:
+        hit = next((j for j, b in enumerate(left) if _piece_equal(a, b, deadline)), None)
+        if hit is None:
+            return False
+        del left[hit]
+    return True
+
+
+def _piece_equal(a: tuple[str, str, str, str], b: tuple[str, str, str, str], deadline: float | None) -> bool:
+    return a[0] == b[0] and a[3] == b[3] and _end_equal(a[1], b[1], deadline) and _end_equal(a[2], b[2], deadline)
+
+
+def _end_equal(a: str, b: str, deadline: float | None) -> bool:
+    """One end: infinities by sign, numbers by value, else the same text or (in bounded time) the same
+    value through math-verify ("\\sqrt{2}" and "2^{1/2}")."""
+    if a in INFINITIES or b in INFINITIES:
+        return a == b
+    if norm_text(a) == norm_text(b):
+        return True
+    if parse_number(a) is not None and parse_number(b) is not None:
+        return _same_number(a, b)
+    if deadline is not None and looks_symbolic(a) and looks_symbolic(b):
+        return bool(symbolic_equal(b, a, deadline))
+    return False

@@ -345,6 +345,71 @@ def norm_text(s: str) -> str:
     return " ".join(out)
 
 
+# ------------------------------------------------------------------ intervals
+
+MAX_INTERVAL_CHARS = 300
+INFINITIES = frozenset(("inf", "-inf"))
+_UNION = re.compile(r"\\cup|∪|\s+U\s+")
+_IN_PREFIX = re.compile(r"^[a-zA-Z]\s*(?:\\in\b|∈)\s*")
+_INF = re.compile(r"([+-]?)\s*(?:\\infty|∞|infinity|inf)", re.I)
+
+
+@lru_cache(maxsize=16384)
+def parse_interval(answer: str) -> tuple[tuple[str, str, str, str], ...] | None:
+    """The pieces of an interval answer, each (opening bracket, left end, right end, closing bracket):
+    '(-2, 1]', '[0,\\infty)', '\\left( -\\infty, 3 \\right]', '(-\\infty,1)\\cup(2,\\infty)', 'x \\in [1, 2)'.
+    Ends are stripped, infinities written 'inf' / '-inf'. None for anything else. A pair in round
+    brackets ('(1, 2)', also a point) reads as one too: `definite_interval` tells them apart."""
+    if not answer or len(answer) > MAX_INTERVAL_CHARS:
+        return None
+    s = _IN_PREFIX.sub("", unwrap(fold(answer)))
+    pieces = []
+    for part in _UNION.split(s):
+        part = part.strip()
+        if len(part) < 5 or part[0] not in "([" or part[-1] not in ")]":
+            return None
+        ends = _two_ends(part[1:-1])
+        if ends is None:
+            return None
+        pieces.append((part[0], *ends, part[-1]))
+    return tuple(pieces)
+
+
+def _two_ends(inner: str) -> tuple[str, str] | None:
+    """'a, b' -> ('a', 'b'): exactly one comma outside brackets, both ends non-empty."""
+    depth, cut = 0, None
+    for i, c in enumerate(inner):
+        depth += (c in "([{") - (c in ")]}")
+        if depth < 0:  # "(1, 2), (3, 4)": two pairs, not one interval
+            return None
+        if c == "," and depth == 0:
+            if cut is not None:
+                return None
+            cut = i
+    if cut is None or depth != 0:
+        return None
+    ends = []
+    for e in (inner[:cut].strip(), inner[cut + 1:].strip()):
+        if not e:
+            return None
+        m = _INF.fullmatch(e)
+        ends.append(("-inf" if m.group(1) == "-" else "inf") if m else e)
+    return ends[0], ends[1]
+
+
+def definite_interval(pieces: tuple[tuple[str, str, str, str], ...]) -> bool:
+    """An interval and nothing else: a square bracket, an infinite end or a union (not a point '(1, 2)')."""
+    return len(pieces) > 1 or any(o == "[" or c == "]" or lo in INFINITIES or hi in INFINITIES
+                                  for o, lo, hi, c in pieces)
+
+
+def interval_text(pieces: tuple[tuple[str, str, str, str], ...]) -> str:
+    """The canonical text of an interval, brackets kept: '(-2,1]', '(-inf,1)∪(2,inf)'."""
+    def end(e: str) -> str:
+        return e if e in INFINITIES else norm_text(e)
+    return "∪".join(f"{o}{end(lo)},{end(hi)}{c}" for o, lo, hi, c in pieces)
+
+
 # ------------------------------------------------------------------ lists
 
 _AND = re.compile(r",?\s+and\s+", re.I)

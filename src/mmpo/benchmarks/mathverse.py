@@ -27,8 +27,8 @@ answer and the question, `question_for_eval`). mmpo scores by rule instead, with
 - free form: the strict extraction, else the last line when it reads as mathematics ("f(x) = ...",
   "(-2, 1]", "22.3 m") or the equation it ends with, else the lenient rules (a short reply, the last
   number); then mmpo's default comparison: numbers by value (units checked), expressions, equations
-  and intervals by symbolic equivalence through math-verify in bounded time; an interval only with
-  the same brackets, and "f(x) = ..." against a gold "y = ..." by the right-hand sides.
+  by symbolic equivalence through math-verify in bounded time, intervals only with the same
+  brackets and equal ends; and "f(x) = ..." against a gold "y = ..." by the right-hand sides.
 A GPT judge also credits answers a rule cannot read (prose, other notations), so the numbers may
 differ from the leaderboard's.
 
@@ -126,33 +126,10 @@ def extract_free_form(response: str | None) -> str | None:
     return extract_answer(response, lenient=True)
 
 
-def _interval(s: str) -> list[tuple[str, list[str], str]] | None:
-    parts = [p.strip() for p in re.split(r"\\cup|∪|\sU\s", s)]
-    out = []
-    for p in parts:
-        if len(p) < 5 or p[0] not in "([" or p[-1] not in ")]" or p[1:-1].count(",") != 1:
-            return None
-        out.append((p[0], [e.strip() for e in p[1:-1].split(",")], p[-1]))
-    return out
-
-
-def _endpoint_equal(a: str, b: str, deadline: float) -> bool:
-    from mmpo.answers.normalize import parse_number
-    from mmpo.answers.symbolic import symbolic_equal
-
-    a, b = (x.replace("∞", "\\infty").replace("+\\infty", "\\infty").replace(" ", "") for x in (a, b))
-    if a == b:
-        return True
-    pa, pb = parse_number(a), parse_number(b)
-    if pa is not None and pb is not None:
-        return abs(pa.value - pb.value) <= 1e-9 * max(1.0, abs(pb.value))
-    return bool(symbolic_equal(b, a, deadline))
-
-
 def free_form_equal(extracted: str, record: Mapping[str, Any]) -> bool:
-    """mmpo's default comparison (`mmpo.answers.compare`), with two guards: an interval matches only
-    with the same brackets and equal ends (the default ignores brackets), and "f(x) = ..." answers a
-    gold "y = ..." (or the other way round) when the right-hand sides are equal."""
+    """mmpo's default comparison (`mmpo.answers.compare`; an interval matches only with the same
+    brackets and equal ends), with one guard: "f(x) = ..." answers a gold "y = ..." (or the other way
+    round) when the right-hand sides are equal."""
     import time
     from dataclasses import replace
 
@@ -162,12 +139,6 @@ def free_form_equal(extracted: str, record: Mapping[str, Any]) -> bool:
     gold = gold_from_record(record)
     deadline = time.monotonic() + 2.0
     pred = strip_delimiters(extracted).strip()
-    gi = _interval(gold.answer.strip())
-    if gi is not None:
-        pi = _interval(pred)
-        return pi is not None and len(pi) == len(gi) and all(
-            go == po and gc == pc and all(_endpoint_equal(x, y, deadline) for x, y in zip(ge, pe))
-            for (go, ge, gc), (po, pe, pc) in zip(gi, pi))
     gl, pl = _FUNCTION_LHS.match(gold.answer), _FUNCTION_LHS.match(pred)
     if gl and pl:
         gold, pred = replace(gold, answer=gold.answer[gl.end():].strip()), pred[pl.end():].strip()

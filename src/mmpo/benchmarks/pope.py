@@ -9,7 +9,8 @@ Reads, as they ship:
 - VLMEvalKit's `POPE.tsv`: `index`, `image` (base64), `question`, `answer` ("Yes"/"No"), `category`
   (a question in several subsets lists them comma-separated: it counts in each, as VLMEvalKit counts it);
 - the authors' question lines as JSONL (`question_id`, `image` file name, `text`, `label`), the
-  subset taken from `category` or else from the file name (coco_pope_random.jsonl ...).
+  subset taken from `category` or else from the file name (coco_pope_random.json ...: the authors'
+  files are named .json but hold one object a line, and are read as JSON lines).
 The gold answer must be yes or no (any case); anything else is an error naming the file, the line or
 record and the field. The pid is `id`, else `index`, else `SUBSET-question_id`.
 
@@ -185,7 +186,8 @@ def pope_metrics(predictions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 BENCHMARK = POPE(
     name="pope", title="POPE", kind="rules",
-    reads="Hub lmms-lab/POPE parquet (file or shard folder); VLMEvalKit POPE.tsv; POPE question JSONL",
+    reads="Hub lmms-lab/POPE parquet (file or shard folder); VLMEvalKit POPE.tsv; POPE question JSONL "
+          "(.jsonl, or the authors' .json files of JSON lines)",
     scoring="POPE's evaluate.py: 'no' when the first sentence has the word No/no/not, else 'yes'; "
             "F1 (yes positive) per subset, averaged over random/popular/adversarial",
     source="Li et al. 2023 (EMNLP), github.com/AoiDragon/POPE evaluate.py",

@@ -1,5 +1,6 @@
-"""Rows from any container a data set ships in: JSONL, JSON (a list, or a dict keyed by id), parquet
-files, `datasets` folders written by `save_to_disk`, and VLMEvalKit's TSV (base64 images).
+"""Rows from any container a data set ships in: JSONL, JSON (a list, or a dict keyed by id; or JSON
+lines in a file named .json, as POPE ships its questions), parquet files, `datasets` folders written
+by `save_to_disk`, and VLMEvalKit's TSV (base64 images).
 
     for where, row in iter_rows("testmini.parquet"):   # where: {"path", "line"} or {"path", "record"}
         ...
@@ -72,9 +73,16 @@ def iter_rows(path: str | os.PathLike, *, on_malformed: Callable[[InputError], N
 
 def _json_rows(path: Path) -> Iterator[tuple[dict, Any]]:
     try:
-        data = parse_json(path.read_text(encoding="utf-8"), path=path)
+        text = path.read_text(encoding="utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text (byte {exc.start}: {exc.reason})", path=path) from None
+    try:
+        data = parse_json(text, path=path)
+    except InputError as exc:
+        # Not one document: JSON lines in a file named .json (POPE's own coco_pope_*.json)?
+        for line, obj in _json_lines(text, path, exc):
+            yield {"path": path, "line": line}, obj
+        return
     if isinstance(data, dict):
         # MathVista's testmini.json: {pid: record}; the key is the pid when the record has none.
         for i, (key, rec) in enumerate(data.items()):
@@ -86,6 +94,32 @@ def _json_rows(path: Path) -> Iterator[tuple[dict, Any]]:
             yield {"path": path, "record": i}, rec
     else:
         raise InputError(f"expected a list or a dict of records, got {type(data).__name__}", path=path)
+
+
+def _json_lines(text: str, path: Path, not_a_document: InputError) -> list[tuple[int, dict]]:
+    """The rows of a .json file that is JSON lines: every non-empty line a JSON object, numbered as in a
+    .jsonl (1-based, split on newlines). All lines are checked before any row is given: a file that is
+    neither one document nor JSON lines is an InputError naming the first line that is not an object;
+    its `line` is that line when the file starts as JSON lines, else the document's error line (a
+    pretty-printed document broken further down)."""
+    rows: list[tuple[int, dict]] = []
+    for n, raw in enumerate(text.split("\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = parse_json(raw, path=path, line=n)
+        except InputError as exc:
+            why = exc.reason
+        else:
+            if isinstance(obj, dict):
+                rows.append((n, obj))
+                continue
+            why = f"expected a JSON object, got {type(obj).__name__}"
+        raise InputError(f"neither one JSON document ({not_a_document.reason}) nor JSON lines (line {n}: {why})",
+                         path=path, line=n if rows else not_a_document.line)
+    if not rows:  # only whitespace: the document error ("Expecting value")
+        raise not_a_document
+    return rows
 
 
 def _tsv_rows(path: Path) -> Iterator[tuple[dict, Any]]:
