@@ -184,3 +184,25 @@ def test_suite_needs_its_root(fake, tmp_path, capsys):
     assert main(["eval", "--model", str(tmp_path), "--suite", "paper", "--data-root", str(tmp_path / "none"),
                  "--out", str(tmp_path / "o")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_suite_globs_with_a_folder_part_match_the_trailing_parts_of_a_path(tmp_path):
+    from pathlib import Path
+
+    from mmpo.eval.suite import find_suite_files, glob_matches
+
+    assert glob_matches(Path("x/MathVista/testmini.json"), "MathVista/testmini.json")
+    assert glob_matches(Path("mathvista/TESTMINI.json"), "MathVista/testmini.json")  # case-insensitive
+    assert glob_matches(Path("testmini.json"), "testmini.json")
+    assert not glob_matches(Path("testmini.json"), "MathVista/testmini.json")  # no folder above it
+    assert not glob_matches(Path("Other/testmini.json"), "MathVista/testmini.json")
+    assert glob_matches(Path("a/MathVista/data/testmini-00000-of-00001.parquet"), "MathVista/data/testmini-*.parquet")
+    assert not glob_matches(Path("MathVista/data/x/testmini-0.parquet"), "MathVista/data/testmini-*.parquet")
+    assert not glob_matches(Path("MathVerse/a/b.parquet"), "MathVerse/*.parquet")  # `*` stays in one part
+
+    (tmp_path / "hub" / "MathVista").mkdir(parents=True)
+    (tmp_path / "hub" / "MathVista" / "testmini.json").write_text("[]")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "testmini.json").write_text("[]")  # another benchmark's split name: not MathVista
+    found, _ = find_suite_files(tmp_path, judge=False)
+    assert found["mathvista"] == tmp_path / "hub" / "MathVista" / "testmini.json"

@@ -5,7 +5,9 @@ DIR, each evaluated into OUT/NAME, and a word on each one skipped (docs/benchmar
     results = run_suite(EvalOptions(model="runs/mpo", out="evals/mpo", suite="paper", data_root="benchmarks/"))
 
 A benchmark's files are found by the names it ships under (`Benchmark.files`, globs matched against
-file and folder names, case-insensitively, anywhere below DIR). Its globs are tried in order (the first
+file and folder names, case-insensitively, anywhere below DIR; a glob with a folder part, such as
+"MathVista/testmini.json", matches the last parts of a path below DIR, part by part: a `*` never
+crosses a "/"). Its globs are tried in order (the first
 is the preferred split, e.g. testmini before the full set); the first glob that matches exactly one
 file or folder wins. A glob matching several is reported as a skip naming them (pass that one with
 `--benchmark NAME --data PATH`), never a guess.
@@ -32,6 +34,17 @@ def _candidates(root: Path) -> list[Path]:
     return sorted(out)
 
 
+def glob_matches(rel: Path, pattern: str) -> bool:
+    """Whether `rel` (a path relative to --data-root) ends in parts matching `pattern`'s, each part with
+    `fnmatch`, case-insensitively: "testmini.json" matches any file of that name, "MathVista/testmini.json"
+    only one inside a folder named MathVista."""
+    want = [p.lower() for p in pattern.strip("/").split("/") if p]
+    have = [p.lower() for p in rel.parts]
+    if not want or len(have) < len(want):
+        return False
+    return all(fnmatch.fnmatchcase(h, w) for h, w in zip(have[-len(want):], want))
+
+
 def find_suite_files(data_root: str | os.PathLike, *, judge: bool) -> tuple[dict[str, Path], dict[str, str]]:
     """({benchmark: its file or folder}, {benchmark: why it is skipped}) under `data_root`, in the
     paper's order. `judge`: whether a judge was configured (judge-scored benchmarks need one)."""
@@ -51,7 +64,7 @@ def find_suite_files(data_root: str | os.PathLike, *, judge: bool) -> tuple[dict
         bench = get_benchmark(name)
         hit, why = None, None
         for pattern in bench.files:
-            matches = [p for p in paths if fnmatch.fnmatch(p.name.lower(), pattern.lower())]
+            matches = [p for p in paths if glob_matches(p.relative_to(root), pattern)]
             # a match inside another match (a folder's own files) is the same data set
             matches = [p for p in matches if not any(q != p and q in p.parents for q in matches)]
             if len(matches) == 1:
@@ -110,4 +123,4 @@ def suite_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["SUITE_FILE", "find_suite_files", "run_suite", "suite_markdown"]
+__all__ = ["SUITE_FILE", "find_suite_files", "glob_matches", "run_suite", "suite_markdown"]
