@@ -1,0 +1,103 @@
+"""Every rule-scored benchmark through `mmpo eval --benchmark NAME` on a tiny LLaVA, from a small file in
+each shape it ships in (tests/_bench_files.py): one prediction per record and mode carrying the
+benchmark's own fields, scores.json's "benchmark" block equal to the benchmark's summary of those
+predictions, and a rerun that answers nothing again. Then `--suite paper --data-root` over a folder
+holding three benchmarks as they ship: those run, the rest are skipped with a reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from _bench_files import SHIPPED
+from mmpo.benchmarks import BENCHMARK_NAMES, get_benchmark
+from mmpo.cli import main
+
+
+@pytest.fixture(scope="module")
+def model(tiny_model_dir):
+    return tiny_model_dir("llava", "unit")
+
+
+def _eval(*args) -> int:
+    return main(["eval", *args, "--max-new-tokens", "4", "--no-progress"])
+
+
+def _lines(path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _json(x):
+    return json.loads(json.dumps(x))  # as it reads back from a file: tuples as lists
+
+
+@pytest.fixture
+def no_model_load(monkeypatch):
+    """Fails the test if a model is loaded (a rerun that reuses every prediction loads none)."""
+    import mmpo.engines.session as session
+
+    def refuse(*a, **k):
+        raise AssertionError("the rerun loaded the model: some prediction was not reused")
+
+    def install():
+        monkeypatch.setattr(session, "open_model", refuse)
+    return install
+
+
+@pytest.mark.parametrize("name,shape", list(SHIPPED), ids=[f"{n}-{s}" for n, s in SHIPPED])
+def test_benchmark_end_to_end_from_each_shipping_shape(name, shape, model, tmp_path, no_model_load, capsys):
+    bench = get_benchmark(name)
+    data = SHIPPED[(name, shape)](tmp_path / "data")
+    out = tmp_path / "out"
+    args = ["--model", str(model), "--benchmark", name, "--data", str(data), "--out", str(out)]
+    assert _eval(*args) == 0, capsys.readouterr().err
+
+    records = bench.read(data)
+    assert 3 <= len(records) <= 6
+    preds = _lines(out / "predictions.jsonl")
+    assert [(p["pid"], p["mode"]) for p in preds] == [(r["pid"], m) for r in records for m in bench.modes]
+    by_pid = {r["pid"]: r for r in records}
+    for p in preds:  # the benchmark's own fields, as its rule gives them for that response
+        fields = _json(bench.check(p["response"], by_pid[p["pid"]], p["mode"]))
+        assert {"extracted", "verdict", "score"} <= set(fields)
+        assert {k: p[k] for k in fields} == fields
+    scores = json.loads((out / "scores.json").read_text())
+    block = scores["benchmark"]
+    assert block["name"] == name and block["kind"] == "rules" and set(block["modes"]) == set(bench.modes)
+    for mode in bench.modes:
+        assert block["modes"][mode] == _json(bench.summarize([p for p in preds if p["mode"] == mode]))
+    assert scores["n_records"] == len(records)
+
+    before = (out / "predictions.jsonl").read_bytes()
+    capsys.readouterr()
+    no_model_load()
+    assert _eval(*args) == 0, capsys.readouterr().err
+    assert f"reusing {len(preds)} predictions" in capsys.readouterr().out
+    again = json.loads((out / "scores.json").read_text())
+    assert again["resumed_predictions"] == len(preds) and again["recomputed_predictions"] == 0
+    assert again["benchmark"] == block
+    assert (out / "predictions.jsonl").read_bytes() == before
+
+
+def test_suite_over_a_folder_of_benchmarks_as_they_ship(model, tmp_path):
+    root = tmp_path / "benchmarks"
+    json_file = SHIPPED[("mathvista", "release")](root)  # root/MathVista/testmini.json: a glob with a folder part
+    SHIPPED[("m3cot", "parquet")](root)  # root/M3CoT/: the Hub download folder
+    tsv = SHIPPED[("pope", "tsv")](root)  # root/POPE.tsv
+    out = tmp_path / "suite"
+    assert main(["eval", "--model", str(model), "--suite", "paper", "--data-root", str(root), "--out", str(out),
+                 "--max-new-tokens", "4", "--no-progress"]) == 0
+    summary = json.loads((out / "suite.json").read_text())
+    assert list(summary["ran"]) == ["mathvista", "m3cot", "pope"]  # in the paper's order
+    assert {n: r["data"] for n, r in summary["ran"].items()} == {
+        "mathvista": str(json_file), "m3cot": str(root / "M3CoT"), "pope": str(tsv)}
+    for name, ran in summary["ran"].items():
+        block = json.loads((out / name / "scores.json").read_text())["benchmark"]
+        assert block["name"] == name and ran["primary"] == block["primary"]
+        assert ran["scores"] == {m: block["modes"][m]["primary"] for m in block["modes"]}
+        assert len(_lines(out / name / "predictions.jsonl")) == 2 * len(get_benchmark(name).read(ran["data"]))
+    skipped = summary["skipped"]
+    assert set(skipped) == set(BENCHMARK_NAMES) - {"mathvista", "m3cot", "pope"}
+    for name, why in skipped.items():
+        assert why.startswith("no file named ") and str(root) in why, (name, why)
