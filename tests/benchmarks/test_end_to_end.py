@@ -101,3 +101,35 @@ def test_suite_over_a_folder_of_benchmarks_as_they_ship(model, tmp_path):
     assert set(skipped) == set(BENCHMARK_NAMES) - {"mathvista", "m3cot", "pope"}
     for name, why in skipped.items():
         assert why.startswith("no file named ") and str(root) in why, (name, why)
+
+
+def test_suite_skips_a_benchmark_that_asks_none_of_the_modes_given(model, tmp_path, capsys):
+    """`--modes cot` with a judge given: POPE runs in cot alone; MM-Vet (asked directly only) is skipped
+    with the reason, not a crash after POPE ran."""
+    from _judge_data import mmvet_official
+    from mmpo.engines.server import free_port
+
+    root = tmp_path / "benchmarks"
+    SHIPPED[("pope", "tsv")](root)
+    mmvet_official(root / "mm-vet")
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("{question} {answer} {response}")
+    out = tmp_path / "suite"
+    assert main(["eval", "--model", str(model), "--suite", "paper", "--data-root", str(root), "--out", str(out),
+                 "--modes", "cot", "--judge-base-url", f"http://127.0.0.1:{free_port()}/v1", "--judge-model", "j",
+                 "--judge-prompt", str(prompt), "--max-new-tokens", "4", "--no-progress"]) == 0, capsys.readouterr().err
+    summary = json.loads((out / "suite.json").read_text())
+    assert list(summary["ran"]) == ["pope"] and list(summary["ran"]["pope"]["scores"]) == ["cot"]
+    assert {p["mode"] for p in _lines(out / "pope" / "predictions.jsonl")} == {"cot"}
+    assert "asked in direct only (--modes cot)" in summary["skipped"]["mm-vet"]
+    assert list(summary["skipped"]) == [n for n in BENCHMARK_NAMES if n != "pope"]  # the paper's order
+
+
+def test_suite_with_half_a_judge_fails_before_anything_runs(model, tmp_path, capsys):
+    root = tmp_path / "benchmarks"
+    SHIPPED[("pope", "tsv")](root)
+    out = tmp_path / "suite"
+    assert main(["eval", "--model", str(model), "--suite", "paper", "--data-root", str(root), "--out", str(out),
+                 "--judge-model", "j", "--no-progress"]) == 2
+    assert "--judge-prompt" in capsys.readouterr().err
+    assert not (out / "pope").exists()

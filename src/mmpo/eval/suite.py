@@ -90,8 +90,11 @@ def run_suite(opts: Any) -> dict[str, Any]:
 
     if not opts.out or not opts.model:
         raise MMPOError("--suite needs --model and --out")
-    judge = bool(getattr(opts, "judge_model", None))
+    judge = any(getattr(opts, k, None) for k in ("judge_model", "judge_base_url", "judge_prompt"))
+    if judge:  # a judge half given fails now, not after the rule-scored benchmarks ran
+        opts.check_judge()
     found, skipped = find_suite_files(opts.data_root, judge=judge)
+    modes = _suite_modes(opts, found, skipped)
     if not found:
         raise MMPOError(f"--data-root {opts.data_root}: no benchmark files found; "
                         + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
@@ -100,7 +103,7 @@ def run_suite(opts: Any) -> dict[str, Any]:
     for name, path in found.items():
         print(f"== {name}: {path}", flush=True)
         one = dataclasses.replace(opts, suite=None, data_root=None, benchmark=name, data=str(path),
-                                  out=str(out / name))
+                                  out=str(out / name), modes=modes[name])
         result = run_eval(one)
         block = result.scores["benchmark"]
         ran[name] = {"data": str(path), "out": str(out / name), "primary": block["primary"],
@@ -109,6 +112,25 @@ def run_suite(opts: Any) -> dict[str, Any]:
                "skipped": skipped}
     write_json(out / SUITE_FILE, summary)
     return summary
+
+
+def _suite_modes(opts: Any, found: dict[str, Path], skipped: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    """The modes each found benchmark is asked in: those of --modes it asks (the judge-scored ones ask
+    directly only). One that asks none of them moves from `found` to `skipped`, with the reason."""
+    from mmpo.benchmarks import BENCHMARK_NAMES, get_benchmark
+
+    out = {}
+    for name in list(found):
+        asks = get_benchmark(name).modes
+        modes = tuple(m for m in opts.modes if m in asks)
+        if modes:
+            out[name] = modes
+        else:
+            skipped[name] = (f"found {found.pop(name)}, but it is asked in {', '.join(asks)} only "
+                             f"(--modes {','.join(opts.modes)})")
+    ordered = {n: skipped.pop(n) for n in BENCHMARK_NAMES if n in skipped}
+    skipped.update(ordered)  # in the paper's order again
+    return out
 
 
 def suite_markdown(summary: dict[str, Any]) -> str:
