@@ -133,3 +133,20 @@ def test_suite_with_half_a_judge_fails_before_anything_runs(model, tmp_path, cap
                  "--judge-model", "j", "--no-progress"]) == 2
     assert "--judge-prompt" in capsys.readouterr().err
     assert not (out / "pope").exists()
+
+
+def test_suite_rerun_with_its_out_below_the_data_root_finds_the_same_files(model, tmp_path):
+    """OUT/pope and OUT/m3cot are not taken for POPE's and M3CoT's folders on the rerun (that made both
+    ambiguous: skipped)."""
+    root = tmp_path / "benchmarks"
+    SHIPPED[("pope", "parquet")](root)  # root/POPE/data/test-00000-of-00001.parquet: found as the folder POPE
+    SHIPPED[("m3cot", "parquet")](root)
+    out = root / "evals"
+    args = ["eval", "--model", str(model), "--suite", "paper", "--data-root", str(root), "--out", str(out),
+            "--max-new-tokens", "4", "--no-progress"]
+    assert main(args) == 0
+    first = json.loads((out / "suite.json").read_text())
+    assert main(args) == 0
+    again = json.loads((out / "suite.json").read_text())
+    assert list(again["ran"]) == list(first["ran"]) == ["m3cot", "pope"]
+    assert again == first

@@ -26,10 +26,14 @@ from mmpo.errors import MMPOError
 SUITE_FILE = "suite.json"
 
 
-def _candidates(root: Path) -> list[Path]:
+def _candidates(root: Path, exclude: Path | None = None) -> list[Path]:
+    """Every file and folder below `root`, but none in `exclude` (the suite's own output folder)."""
     out = []
+    skip = exclude.resolve() if exclude is not None else None
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
+        if skip is not None:
+            dirnames[:] = [d for d in dirnames if (here / d).resolve() != skip]
         out += [here / d for d in dirnames] + [here / f for f in filenames]
     return sorted(out)
 
@@ -45,15 +49,18 @@ def glob_matches(rel: Path, pattern: str) -> bool:
     return all(fnmatch.fnmatchcase(h, w) for h, w in zip(have[-len(want):], want))
 
 
-def find_suite_files(data_root: str | os.PathLike, *, judge: bool) -> tuple[dict[str, Path], dict[str, str]]:
+def find_suite_files(data_root: str | os.PathLike, *, judge: bool,
+                     exclude: str | os.PathLike | None = None) -> tuple[dict[str, Path], dict[str, str]]:
     """({benchmark: its file or folder}, {benchmark: why it is skipped}) under `data_root`, in the
-    paper's order. `judge`: whether a judge was configured (judge-scored benchmarks need one)."""
+    paper's order. `judge`: whether a judge was configured (judge-scored benchmarks need one).
+    `exclude`: a folder not searched (the suite's --out, when it lies below --data-root: its OUT/pope
+    would otherwise match POPE's folder name on a rerun)."""
     from mmpo.benchmarks import BENCHMARK_NAMES, available, get_benchmark
 
     root = Path(data_root)
     if not root.is_dir():
         raise MMPOError(f"--data-root {root}: not a folder")
-    paths = _candidates(root)
+    paths = _candidates(root, None if exclude is None else Path(exclude))
     found: dict[str, Path] = {}
     skipped: dict[str, str] = {}
     have = set(available())
@@ -93,7 +100,7 @@ def run_suite(opts: Any) -> dict[str, Any]:
     judge = any(getattr(opts, k, None) for k in ("judge_model", "judge_base_url", "judge_prompt"))
     if judge:  # a judge half given fails now, not after the rule-scored benchmarks ran
         opts.check_judge()
-    found, skipped = find_suite_files(opts.data_root, judge=judge)
+    found, skipped = find_suite_files(opts.data_root, judge=judge, exclude=opts.out)
     modes = _suite_modes(opts, found, skipped)
     if not found:
         raise MMPOError(f"--data-root {opts.data_root}: no benchmark files found; "
