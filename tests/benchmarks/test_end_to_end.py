@@ -2,7 +2,8 @@
 each shape it ships in (tests/_bench_files.py): one prediction per record and mode carrying the
 benchmark's own fields, scores.json's "benchmark" block equal to the benchmark's summary of those
 predictions, and a rerun that answers nothing again. Then `--suite paper --data-root` over a folder
-holding three benchmarks as they ship: those run, the rest are skipped with a reason."""
+holding three benchmarks as they ship: those run, the rest are skipped with a reason. The judge-scored
+ones go the same way with a stand-in judge (the real one: tests/benchmarks/test_judge_vllm.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 
 import pytest
 
+import _judge_data as _jd
 from _bench_files import SHIPPED
 from mmpo.benchmarks import BENCHMARK_NAMES, get_benchmark
 from mmpo.cli import main
@@ -150,3 +152,70 @@ def test_suite_rerun_with_its_out_below_the_data_root_finds_the_same_files(model
     again = json.loads((out / "suite.json").read_text())
     assert list(again["ran"]) == list(first["ran"]) == ["m3cot", "pope"]
     assert again == first
+
+
+JUDGE_SHAPES = {("mm-vet", "release"): lambda root: _jd.mmvet_official(root / "mm-vet"),
+                ("mm-vet", "tsv"): lambda root: _jd.mmvet_tsv(root),
+                ("llava-bench", "release"): lambda root: _jd.llava_official(root / "llava-bench-in-the-wild"),
+                ("llava-bench", "parquet"): lambda root: _jd.llava_parquet(root / "llava-bench" / "test.parquet"),
+                ("llava-bench", "tsv"): lambda root: _jd.llava_tsv(root),
+                ("mmhal", "release"): lambda root: _jd.mmhal_template(root / "MMHal-Bench", 6),
+                ("mmhal", "parquet"): lambda root: _jd.mmhal_parquet(root / "mmhal" / "test.parquet", 6)}
+GOOD_REPLY = {"mm-vet": "0.5", "llava-bench": "8 6\nAssistant 1 is better.", "mmhal": "Rating: 4"}
+
+
+class _Judge:
+    """Stands in for the judge's client: every third reply cannot be read, the rest are `GOOD_REPLY`."""
+
+    sent: list[str] = []
+    good = ""
+
+    def __init__(self, base_urls, model, **kw):
+        pass
+
+    def imap(self, requests):
+        from mmpo.engines.client import Sample
+
+        for req in requests:
+            _Judge.sent.append(req.text)
+            reply = "I cannot tell." if len(_Judge.sent) % 3 == 1 else _Judge.good
+            yield [Sample(text=reply, truncated=False, num_tokens=1)]
+
+
+@pytest.mark.parametrize("name,shape", list(JUDGE_SHAPES), ids=[f"{n}-{s}" for n, s in JUDGE_SHAPES])
+def test_judge_scored_benchmark_end_to_end_with_a_stand_in_judge(name, shape, model, tmp_path, monkeypatch,
+                                                                 no_model_load, capsys):
+    from mmpo.judge import run as judge_run
+
+    monkeypatch.setattr(judge_run, "JudgeClient", _Judge)
+    _Judge.sent, _Judge.good = [], GOOD_REPLY[name]
+    bench = get_benchmark(name)
+    data = JUDGE_SHAPES[(name, shape)](tmp_path / "data")
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("Question: {question}\nReference: {answer}\nAnswer: {response}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["--model", str(model), "--benchmark", name, "--data", str(data), "--out", str(out),
+            "--judge-base-url", "http://127.0.0.1:9/v1", "--judge-model", "judge", "--judge-prompt", str(prompt)]
+    assert _eval(*args) == 0, capsys.readouterr().err
+
+    records = bench.read(data)
+    preds = _lines(out / "predictions.jsonl")
+    assert [(p["pid"], p["mode"]) for p in preds] == [(r["pid"], "direct") for r in records]
+    judgements = _lines(out / "judgements.jsonl")
+    assert sorted(j["pid"] for j in judgements) == sorted(p["pid"] for p in preds)
+    assert len(_Judge.sent) == len(preds)  # one request per prediction (an empty answer too)
+    scores = json.loads((out / "scores.json").read_text())
+    unparsed = [p for p in preds if p.get("judge_unparsed")]
+    assert scores["judge"]["unparsed"] == len(unparsed) > 0 and scores["judge"]["model"] == "judge"
+    assert all(p["score"] is None for p in unparsed)
+    block = scores["benchmark"]
+    assert block["name"] == name and block["kind"] == "judge" and list(block["modes"]) == ["direct"]
+    assert block["modes"]["direct"] == _json(bench.summarize(preds))
+
+    before = {f: (out / f).read_bytes() for f in ("predictions.jsonl", "judgements.jsonl")}
+    _Judge.sent = []
+    no_model_load()
+    assert _eval(*args) == 0, capsys.readouterr().err
+    assert _Judge.sent == []  # every judgement reused
+    assert {f: (out / f).read_bytes() for f in before} == before
+    assert json.loads((out / "scores.json").read_text())["benchmark"] == block
