@@ -219,3 +219,31 @@ def test_judge_scored_benchmark_end_to_end_with_a_stand_in_judge(name, shape, mo
     assert _Judge.sent == []  # every judgement reused
     assert {f: (out / f).read_bytes() for f in before} == before
     assert json.loads((out / "scores.json").read_text())["benchmark"] == block
+
+
+def test_suite_with_a_judge_runs_the_judge_scored_benchmarks_too(model, tmp_path, monkeypatch, capsys):
+    from mmpo.judge import run as judge_run
+
+    monkeypatch.setattr(judge_run, "JudgeClient", _Judge)
+    _Judge.sent, _Judge.good = [], "Rating: 5"  # MMHal reads it; to MM-Vet and LLaVA-Bench it is unparsed
+    root = tmp_path / "benchmarks"
+    SHIPPED[("pope", "tsv")](root)
+    for name in ("mm-vet", "llava-bench", "mmhal"):
+        JUDGE_SHAPES[(name, "release")](root)
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("{question} {answer} {response}", encoding="utf-8")
+    out = tmp_path / "suite"
+    assert main(["eval", "--model", str(model), "--suite", "paper", "--data-root", str(root), "--out", str(out),
+                 "--judge-base-url", "http://127.0.0.1:9/v1", "--judge-model", "judge", "--judge-prompt", str(prompt),
+                 "--max-new-tokens", "4", "--no-progress"]) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "suite.json").read_text())
+    assert list(summary["ran"]) == ["pope", "mm-vet", "llava-bench", "mmhal"]
+    for name in ("mm-vet", "llava-bench", "mmhal"):
+        assert list(summary["ran"][name]["scores"]) == ["direct"]
+        assert (out / name / "judgements.jsonl").is_file()
+    assert summary["ran"]["mmhal"]["scale"] == "0-6" and "| mmhal (average) |" in printed
+    assert summary["ran"]["mm-vet"]["scores"] == {"direct": None}  # no judgement readable: no score, not 0
+    unparsed = {n: json.loads((out / n / "scores.json").read_text())["judge"]["unparsed"] for n in summary["ran"]
+                if n != "pope"}
+    assert unparsed["mm-vet"] == 4 and unparsed["llava-bench"] == 6 and 0 < unparsed["mmhal"] < 6
