@@ -206,3 +206,17 @@ def test_suite_globs_with_a_folder_part_match_the_trailing_parts_of_a_path(tmp_p
     (tmp_path / "elsewhere" / "testmini.json").write_text("[]")  # another benchmark's split name: not MathVista
     found, _ = find_suite_files(tmp_path, judge=False)
     assert found["mathvista"] == tmp_path / "hub" / "MathVista" / "testmini.json"
+
+
+def test_suite_searches_through_links_to_folders_once(tmp_path):
+    from mmpo.eval.suite import find_suite_files
+
+    data = tmp_path / "store" / "MathVista"
+    data.mkdir(parents=True)
+    (data / "testmini.json").write_text("[]")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "MathVista").symlink_to(data, target_is_directory=True)  # the data root links to where the data lie
+    (root / "loop").symlink_to(root, target_is_directory=True)  # a link back up is not followed round
+    found, skipped = find_suite_files(root, judge=False)
+    assert found == {"mathvista": root / "MathVista" / "testmini.json"}, skipped

@@ -27,13 +27,20 @@ SUITE_FILE = "suite.json"
 
 
 def _candidates(root: Path, exclude: Path | None = None) -> list[Path]:
-    """Every file and folder below `root`, but none in `exclude` (the suite's own output folder)."""
+    """Every file and folder below `root`, through links to folders (a data root is often links to
+    where the data lie; a folder reached twice is searched once), but none in `exclude` (the suite's
+    own output folder)."""
     out = []
-    skip = exclude.resolve() if exclude is not None else None
-    for dirpath, dirnames, filenames in os.walk(root):
+    seen = {root.resolve()} | ({exclude.resolve()} if exclude is not None else set())
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         here = Path(dirpath)
-        if skip is not None:
-            dirnames[:] = [d for d in dirnames if (here / d).resolve() != skip]
+        keep = []
+        for d in dirnames:
+            real = (here / d).resolve()
+            if real not in seen:
+                seen.add(real)
+                keep.append(d)
+        dirnames[:] = keep
         out += [here / d for d in dirnames] + [here / f for f in filenames]
     return sorted(out)
 
