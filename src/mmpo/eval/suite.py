@@ -5,12 +5,12 @@ DIR, each evaluated into OUT/NAME, and a word on each one skipped (docs/benchmar
     results = run_suite(EvalOptions(model="runs/mpo", out="evals/mpo", suite="paper", data_root="benchmarks/"))
 
 A benchmark's files are found by the names it ships under (`Benchmark.files`, globs matched against
-file and folder names, case-insensitively, anywhere below DIR; a glob with a folder part, such as
-"MathVista/testmini.json", matches the last parts of a path below DIR, part by part: a `*` never
-crosses a "/"). Its globs are tried in order (the first
-is the preferred split, e.g. testmini before the full set); the first glob that matches exactly one
-file or folder wins. A glob matching several is reported as a skip naming them (pass that one with
-`--benchmark NAME --data PATH`), never a guess.
+file and folder names, case-insensitively, anywhere below DIR, through links to folders; a glob with
+a folder part, such as "MathVista/testmini.json", matches the last parts of a path below DIR, part by
+part, so a `*` never crosses a "/": `glob_matches`). Its globs are tried in order (the first is the
+preferred split, e.g. testmini before the full set); the first glob that matches exactly one file or
+folder wins. A glob matching several is reported as a skip naming them (pass that one with
+`--benchmark NAME --data PATH`), never a guess. The suite's own --out is not searched.
 """
 
 from __future__ import annotations
