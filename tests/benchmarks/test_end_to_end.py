@@ -247,3 +247,12 @@ def test_suite_with_a_judge_runs_the_judge_scored_benchmarks_too(model, tmp_path
     unparsed = {n: json.loads((out / n / "scores.json").read_text())["judge"]["unparsed"] for n in summary["ran"]
                 if n != "pope"}
     assert unparsed["mm-vet"] == 4 and unparsed["llava-bench"] == 6 and 0 < unparsed["mmhal"] < 6
+
+
+def test_suite_with_nothing_to_run_in_the_modes_given_says_why(model, tmp_path, capsys):
+    root = tmp_path / "benchmarks"
+    SHIPPED[("pope", "tsv")](root)
+    assert main(["eval", "--model", str(model), "--suite", "paper", "--data-root", str(root), "--out",
+                 str(tmp_path / "suite"), "--modes", "boxed", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "no benchmark to run" in err and "pope: found" in err and "asked in direct, cot only (--modes boxed)" in err

@@ -110,7 +110,7 @@ def run_suite(opts: Any) -> dict[str, Any]:
     found, skipped = find_suite_files(opts.data_root, judge=judge, exclude=opts.out)
     modes = _suite_modes(opts, found, skipped)
     if not found:
-        raise MMPOError(f"--data-root {opts.data_root}: no benchmark files found; "
+        raise MMPOError(f"--data-root {opts.data_root}: no benchmark to run; "
                         + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
     out = Path(opts.out)
     ran: dict[str, Any] = {}
