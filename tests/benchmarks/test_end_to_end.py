@@ -256,3 +256,23 @@ def test_suite_with_nothing_to_run_in_the_modes_given_says_why(model, tmp_path, 
                  str(tmp_path / "suite"), "--modes", "boxed", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "no benchmark to run" in err and "pope: found" in err and "asked in direct, cot only (--modes boxed)" in err
+
+
+def test_the_check_examples_in_the_docs_give_the_verdict_they_show(capsys):
+    """docs/benchmarks.md's and `mmpo check`'s own `--benchmark pope` examples: a direct answer, checked as
+    one (under the default --mode cot it would be a format failure)."""
+    import shlex
+    from pathlib import Path
+
+    import mmpo.commands.check as check
+
+    root = Path(__file__).resolve().parents[2]
+    lines = [x for x in (root / "docs" / "benchmarks.md").read_text().splitlines()
+             if x.startswith("mmpo check --benchmark")]
+    doc = check.__doc__.split("mmpo check --benchmark", 1)[1].split("\n\n", 1)[0].replace("\\\n", " ")
+    lines.append("mmpo check --benchmark" + doc)
+    assert len(lines) == 2
+    for line in lines:
+        capsys.readouterr()
+        assert main(shlex.split(line)[1:]) == 0, line
+        assert capsys.readouterr().out.splitlines()[0] == "correct", line
