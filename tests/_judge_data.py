@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 from pathlib import Path
 
+from _shapes import png as _png
+from _shapes import write_jsonl, write_parquet, write_tsv
+
 
 def png_bytes(shade: int = 100, size: int = 16) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("RGB", (size, size), (shade, 40, 200 - shade)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def write_jsonl(path: Path, rows) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def write_tsv(path: Path, header: list[str], rows: list[list]) -> Path:
-    lines = ["\t".join(header)] + ["\t".join("" if c is None else str(c) for c in r) for r in rows]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    """A square whose color follows `shade` (so images differ between questions)."""
+    return _png((shade, 40, 200 - shade), size)
 
 
 MMVET_CAPS = [["rec"], ["ocr", "math"], ["rec", "know", "gen"], ["spat", "ocr"]]
@@ -43,8 +30,7 @@ def mmvet_official(folder: Path, n: int = 4) -> Path:
 
 
 def mmvet_tsv(folder: Path, n: int = 4) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    img = base64.b64encode(png_bytes()).decode()
+    img = png_bytes()
     rows = [[i, img if i == 0 else "0", f"Question {i}?", f"answer {i}", ",".join(MMVET_CAPS[i % 4])] for i in range(n)]
     return write_tsv(folder / "MMVet.tsv", ["index", "image", "question", "answer", "category"], rows)
 
@@ -69,20 +55,14 @@ def llava_official(folder: Path, n: int = 6) -> Path:
 
 
 def llava_parquet(path: Path, n: int = 6) -> Path:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    path.parent.mkdir(parents=True, exist_ok=True)
     rows = [{"question_id": i, "question": f"Q{i}?", "image": {"bytes": png_bytes(i), "path": f"{i}.png"},
              "caption": f"caption {i}", "gpt_answer": f"ref {i}", "category": LLAVA_CATS[i % 3], "image_id": f"im{i}"}
             for i in range(n)]
-    pq.write_table(pa.Table.from_pylist(rows), path)
-    return path
+    return write_parquet(path, rows)
 
 
 def llava_tsv(folder: Path, n: int = 6) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    img = base64.b64encode(png_bytes()).decode()
+    img = png_bytes()
     rows = [[i, img, f"Q{i}?", f"ref {i}", LLAVA_CATS[i % 3], f"caption {i}"] for i in range(n)]
     return write_tsv(folder / "LLaVABench.tsv", ["index", "image", "question", "gpt4_ans", "category", "caption"], rows)
 
@@ -105,12 +85,7 @@ def mmhal_template(folder: Path, n: int = 8) -> Path:
 
 
 def mmhal_parquet(path: Path, n: int = 8) -> Path:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    path.parent.mkdir(parents=True, exist_ok=True)
     rows = [{"question_type": MMHAL_TYPES[i % 8], "question_topic": "animal", "image_id": f"id{i}",
              "image_src": f"https://x/{i}.jpg", "image_content": ["Cat"], "question": f"Q{i}?", "gt_answer": f"A{i}",
              "image": {"bytes": png_bytes(i), "path": None}} for i in range(n)]
-    pq.write_table(pa.Table.from_pylist(rows), path)
-    return path
+    return write_parquet(path, rows)

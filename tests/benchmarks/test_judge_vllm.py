@@ -150,3 +150,50 @@ def test_a_judging_run_killed_mid_way_resumes_with_one_judgement_per_prediction(
     assert all(p["score"] is None and p["verdict"] in (None, "format_failure") for p in unparsed)
     assert scored[5]["verdict"] == "format_failure"
     assert summary["metrics"]["judged"] + len(unparsed) == 24
+
+
+def test_mmpo_eval_mm_vet_judged_by_a_real_server_and_a_rerun_asks_nobody(judge_server, tiny_model_dir, tmp_path):
+    """`mmpo eval --benchmark mm-vet` end to end: a tiny LLaVA answers, the vLLM server judges, scores.json
+    counts the unreadable judgements and leaves them out of the score; a rerun reuses every judgement."""
+    from mmpo.benchmarks import get_benchmark
+    from mmpo.cli import main
+    from mmpo.engines.server import free_port
+
+    data = mmvet_official(tmp_path / "mmvet", 6)
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("Ground truth: {answer}\nQuestion: {question}\nPrediction: {response}\nScore (0 to 1):",
+                      encoding="utf-8")
+    out = tmp_path / "out"
+
+    def run(url: str) -> int:
+        return main(["eval", "--model", str(tiny_model_dir("llava", "unit")), "--benchmark", "mm-vet", "--data",
+                     str(data), "--out", str(out), "--max-new-tokens", "6", "--judge-base-url", url,
+                     "--judge-model", judge_server.served_model_name, "--judge-prompt", str(prompt),
+                     "--judge-max-tokens", "24", "--no-progress"])
+
+    assert run(judge_server.base_url) == 0
+    preds = _lines(out / "predictions.jsonl")
+    judgements = _lines(out / "judgements.jsonl")
+    assert len(preds) == 6 and {p["mode"] for p in preds} == {"direct"}
+    assert sorted(j["pid"] for j in judgements) == sorted(p["pid"] for p in preds)  # one per prediction
+    scores = json.loads((out / "scores.json").read_text())
+    unparsed = [p for p in preds if p.get("judge_unparsed")]
+    assert scores["judge"]["unparsed"] == len(unparsed)
+    assert scores["judge"]["model"] == judge_server.served_model_name
+    block = scores["benchmark"]["modes"]["direct"]
+    assert block == get_benchmark("mm-vet").summarize(preds)
+    assert block["metrics"]["judge_unparsed"] == len(unparsed)
+    assert block["metrics"]["judged"] == len(preds) - len(unparsed)
+    judged = [p["score"] for p in preds if not p.get("judge_unparsed")]
+    assert all(p["score"] is None for p in unparsed)
+    if judged:  # the primary is the mean over the readable judgements only
+        assert block["primary"] == pytest.approx(sum(judged) / len(judged))
+    else:
+        assert block["primary"] is None
+
+    # The rerun reuses the answers and the judgements: nothing is asked (the judge address is dead).
+    before = (out / "judgements.jsonl").read_bytes()
+    assert run(f"http://127.0.0.1:{free_port()}/v1") == 0
+    assert (out / "judgements.jsonl").read_bytes() == before
+    assert json.loads((out / "scores.json").read_text())["benchmark"] == scores["benchmark"]
+    assert json.loads((out / "scores.json").read_text())["resumed_predictions"] == 6

@@ -195,9 +195,46 @@ def test_every_benchmark_is_documented_and_in_the_readme_table():
     docs = (root / "docs" / "benchmarks.md").read_text(encoding="utf-8")
     readme = (root / "README.md").read_text(encoding="utf-8")
     table = readme.split("## The paper's benchmarks", 1)[1].split("\n## ", 1)[0]
-    rows = [line.split("|")[1].strip().strip("`") for line in table.splitlines() if line.startswith("| `") and "--benchmark" not in line]
+    rows = [line.split("|")[1].strip().strip("`") for line in table.splitlines()
+            if line.startswith("| `") and "--benchmark" not in line]
     assert rows == list(BENCHMARK_NAMES) == available()
     for name in BENCHMARK_NAMES:
         b = get_benchmark(name)
         assert f"### `{name}`: {b.title}" in docs and b.source in docs and b.scoring in docs, name
         assert b.kind in ("rules", "judge") and b.files, name
+
+
+def test_suite_globs_with_a_folder_part_match_the_trailing_parts_of_a_path(tmp_path):
+    from pathlib import Path
+
+    from mmpo.eval.suite import find_suite_files, glob_matches
+
+    assert glob_matches(Path("x/MathVista/testmini.json"), "MathVista/testmini.json")
+    assert glob_matches(Path("mathvista/TESTMINI.json"), "MathVista/testmini.json")  # case-insensitive
+    assert glob_matches(Path("testmini.json"), "testmini.json")
+    assert not glob_matches(Path("testmini.json"), "MathVista/testmini.json")  # no folder above it
+    assert not glob_matches(Path("Other/testmini.json"), "MathVista/testmini.json")
+    assert glob_matches(Path("a/MathVista/data/testmini-00000-of-00001.parquet"), "MathVista/data/testmini-*.parquet")
+    assert not glob_matches(Path("MathVista/data/x/testmini-0.parquet"), "MathVista/data/testmini-*.parquet")
+    assert not glob_matches(Path("MathVerse/a/b.parquet"), "MathVerse/*.parquet")  # `*` stays in one part
+
+    (tmp_path / "hub" / "MathVista").mkdir(parents=True)
+    (tmp_path / "hub" / "MathVista" / "testmini.json").write_text("[]")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "testmini.json").write_text("[]")  # another benchmark's split name: not MathVista
+    found, _ = find_suite_files(tmp_path, judge=False)
+    assert found["mathvista"] == tmp_path / "hub" / "MathVista" / "testmini.json"
+
+
+def test_suite_searches_through_links_to_folders_once(tmp_path):
+    from mmpo.eval.suite import find_suite_files
+
+    data = tmp_path / "store" / "MathVista"
+    data.mkdir(parents=True)
+    (data / "testmini.json").write_text("[]")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "MathVista").symlink_to(data, target_is_directory=True)  # the data root links to where the data lie
+    (root / "loop").symlink_to(root, target_is_directory=True)  # a link back up is not followed round
+    found, skipped = find_suite_files(root, judge=False)
+    assert found == {"mathvista": root / "MathVista" / "testmini.json"}, skipped

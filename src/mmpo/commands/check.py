@@ -5,8 +5,8 @@ Usage:
     mmpo check --answer 8/11 --choices 5/11,8/11,3/11 "The answer is (B) 8/11"
     mmpo check --answer '[1, 2]' --type list --scoring mathvista "[1,2]"
     echo "Final answer: 12" | mmpo check --answer 12 --json -
-    mmpo check --benchmark pope --mode direct --record '{"question": "Is there a dog?", "answer": "no", "category": "random"}' \
-        "No, there is not."
+    mmpo check --benchmark pope --mode direct \
+        --record '{"question": "Is there a dog?", "answer": "no", "category": "random"}' "No, there is not."
 
 With `--benchmark NAME --record JSON` (one row as that benchmark ships it, images left out), the
 benchmark's own rule decides, and the verdict is printed alone on the first line, then its other fields.
