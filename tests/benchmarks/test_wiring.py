@@ -238,3 +238,28 @@ def test_suite_searches_through_links_to_folders_once(tmp_path):
     (root / "loop").symlink_to(root, target_is_directory=True)  # a link back up is not followed round
     found, skipped = find_suite_files(root, judge=False)
     assert found == {"mathvista": root / "MathVista" / "testmini.json"}, skipped
+
+
+def test_a_rerun_answers_again_what_the_benchmark_asks_differently_and_rescores_the_rest(
+        fake, data, tmp_path, tiny_model_dir, capsys, monkeypatch):
+    model = tiny_model_dir("llava", "unit")
+    folder = tmp_path / "d"
+    shutil.copytree(data.parent, folder)
+    path = folder / data.name
+    out = tmp_path / "ev"
+    assert _eval(model, path, out, "--benchmark", "fake") == 0
+    first = _lines(out / "predictions.jsonl")
+    # metadata is outside the generic record hash, but a benchmark may read it: that record is asked again
+    rows = _lines(path)
+    rows[0]["metadata"] = {**(rows[0].get("metadata") or {}), "note": "edited"}
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # and the rule changed since: every reused line is scored by the rule of this run
+    monkeypatch.setattr(_Fake, "check", lambda self, response, record, mode: {
+        "extracted": None, "verdict": "format_failure", "score": 0.0, "half": record["metadata"]["half"]})
+    capsys.readouterr()
+    assert _eval(model, path, out, "--benchmark", "fake") == 0
+    assert f"reusing {2 * N - 2} predictions" in capsys.readouterr().out
+    again = _lines(out / "predictions.jsonl")
+    assert [p["response"] for p in again[2:]] == [p["response"] for p in first[2:]]
+    assert {p["verdict"] for p in again} == {"format_failure"}
+    assert json.loads((out / "scores.json").read_text())["benchmark"]["modes"]["cot"]["primary"] == 0.0

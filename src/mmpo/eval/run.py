@@ -114,6 +114,7 @@ def evaluate_into(out_dir: str | os.PathLike, records: Sequence[dict[str, Any]],
     out = writable_dir(out_dir)
     with OutputLock(out / PREDICTIONS_FILE):
         done, changed = _reusable(out, records, opts, key, on_mismatch)
+        done = rescored(done, records, opts)
         write_json(out / EVAL_KEY_FILE, key)
         have = {(str(p["pid"]), p["mode"]) for p in done}
         missing = sum((rec["pid"], m) not in have for rec in records for m in opts.modes)
@@ -138,6 +139,32 @@ def evaluate_into(out_dir: str | os.PathLike, records: Sequence[dict[str, Any]],
         result.scores["recomputed_predictions"] = changed
     write_json(out / SCORES_FILE, result.scores)
     return result
+
+
+def question_hash(record: dict[str, Any], opts: EvalOptions) -> str:
+    """What a prediction was answered from: the record's hash (`record_hash`) and, under a named
+    benchmark, also its prompts and metadata (MathVerse asks its own query texts; OlympiadBench keeps
+    its tolerance in metadata), so a change to either is answered again on resume."""
+    if not opts.benchmark:
+        return record_hash(record)
+    import hashlib
+
+    from mmpo.benchmarks import get_benchmark
+
+    bench = get_benchmark(opts.benchmark)
+    body = json.dumps([record_hash(record), record.get("metadata"), [bench.prompt(record, m) for m in bench.modes]],
+                      sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
+
+
+def rescored(predictions: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]], opts: EvalOptions
+             ) -> list[dict[str, Any]]:
+    """Reused predictions of a named benchmark with their verdict fields recomputed from the response by the
+    benchmark's current rule (cheap; a rule fixed since the first run applies to every line)."""
+    if not opts.benchmark:
+        return list(predictions)
+    by_pid = {rec["pid"]: rec for rec in records}
+    return [{**p, **verdict_fields(p.get("response"), by_pid[str(p["pid"])], p["mode"], opts)} for p in predictions]
 
 
 def _judged_benchmark(opts: EvalOptions):
@@ -180,7 +207,7 @@ def _reusable(out: Path, records, opts: EvalOptions, key: dict[str, Any], on_mis
         pred_path.unlink()
         return [], 0
     truncate_partial_tail(pred_path)
-    wanted = {(rec["pid"], m): record_hash(rec) for rec in records for m in opts.modes}
+    wanted = {(rec["pid"], m): question_hash(rec, opts) for rec in records for m in opts.modes}
     lines = read_jsonl(pred_path)
     kept = [p for p in lines if wanted.get((str(p["pid"]), p["mode"])) == p.get("qhash")]
     if len(kept) != len(lines):
@@ -335,7 +362,7 @@ def _answer_mode(model, processor, records, opts: EvalOptions, mode: str, sel, i
         rec = records[i]
         pred = {"pid": rec["pid"], "mode": mode, "response": g.text,
                 **verdict_fields(g.text, rec, mode, opts), "num_tokens": g.num_tokens, "truncated": g.truncated,
-                "qhash": record_hash(rec)}
+                "qhash": question_hash(rec, opts)}
         if opts.shuffle_images:
             pred["image_from"] = records[perm[i]]["pid"]
         out.append(pred)
