@@ -13,10 +13,12 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mmpo.answers import extract_answer
+from mmpo.benchmarks.base import Benchmark
 from mmpo.data.prompts import build_prompt
 from mmpo.data.records import label_index, option_label, read_records
 from mmpo.data.sources import dataset_splits, is_dataset_folder
@@ -168,6 +170,31 @@ def choice_prompt(record: Mapping[str, Any], mode: str) -> str:
     if mode not in ("direct", "cot"):
         raise ValueError(f"mode must be direct or cot, got {mode!r}")
     return build_prompt(dict(record), "direct" if mode == "direct" else "cot", source="mmpo")
+
+
+@dataclass(frozen=True)
+class NotedBenchmark(Benchmark):
+    """A benchmark read through `read_benchmark` whose reader counts what it leaves out (`last_read`, and a
+    log line); asked with `choice_prompt` unless it says otherwise."""
+
+    last_read: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def rows_of(self, notes: ReadNotes, split: str | None) -> Callable[[Rows], Rows]:
+        """The benchmark's own row mapping (the `transform` of `read_records`)."""
+        raise NotImplementedError
+
+    def read_extra(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """More counts for `last_read` (POPE's subsets, CRPE's questions)."""
+        return {}
+
+    def read(self, path: str | os.PathLike, *, split: str | None = None) -> list[dict[str, Any]]:
+        notes = ReadNotes(self.title, path)
+        records = read_benchmark(path, self.rows_of(notes, split), split=split)
+        notes.publish(self.last_read, len(records), **self.read_extra(records))
+        return records
+
+    def prompt(self, record: Mapping[str, Any], mode: str) -> str:
+        return choice_prompt(record, mode)
 
 
 # ---- accuracy --------------------------------------------------------------------------------------------

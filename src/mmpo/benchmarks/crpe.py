@@ -37,22 +37,20 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mmpo.benchmarks._qa import (
+    NotedBenchmark,
     ReadNotes,
     Rows,
-    choice_prompt,
     letter_answer,
     letter_verdict,
     opening_letter,
-    read_benchmark,
     text_of,
     where_of,
 )
-from mmpo.benchmarks.base import Benchmark
 from mmpo.data.records import label_index, option_label
 from mmpo.errors import InputError
 
@@ -229,18 +227,12 @@ def _rows(notes: ReadNotes) -> Any:
 
 
 @dataclass(frozen=True)
-class CRPE(Benchmark):
-    last_read: dict = field(default_factory=dict, compare=False, repr=False)
+class CRPE(NotedBenchmark):
+    def rows_of(self, notes: ReadNotes, split: str | None) -> Any:
+        return _rows(notes)
 
-    def read(self, path: str | os.PathLike, *, split: str | None = None) -> list[dict[str, Any]]:
-        notes = ReadNotes(self.title, path)
-        records = read_benchmark(path, _rows(notes), split=split)
-        questions = len({r["metadata"]["circular_of"] for r in records})
-        notes.publish(self.last_read, len(records), questions=questions)
-        return records
-
-    def prompt(self, record: Mapping[str, Any], mode: str) -> str:
-        return choice_prompt(record, mode)
+    def read_extra(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"questions": len({r["metadata"]["circular_of"] for r in records})}
 
     def check(self, response: str | None, record: Mapping[str, Any], mode: str) -> dict[str, Any]:
         extracted, letter = letter_answer(response, mode)

@@ -26,23 +26,20 @@ Metrics: accuracy overall, by domain (science, commonsense, mathematics) and by 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mmpo.answers import extract_answer
 from mmpo.benchmarks._qa import (
+    NotedBenchmark,
     ReadNotes,
     Rows,
     accuracy_summary,
-    choice_prompt,
     gold_letter,
-    read_benchmark,
     text_of,
 )
-from mmpo.benchmarks.base import Benchmark
 from mmpo.data.records import option_label
 
 _PAREN_LETTER = re.compile(r"\(([A-Za-z])\)")
@@ -84,17 +81,9 @@ def _rows(notes: ReadNotes, split: str | None) -> Any:
 
 
 @dataclass(frozen=True)
-class M3CoT(Benchmark):
-    last_read: dict = field(default_factory=dict, compare=False, repr=False)
-
-    def read(self, path: str | os.PathLike, *, split: str | None = None) -> list[dict[str, Any]]:
-        notes = ReadNotes(self.title, path)
-        records = read_benchmark(path, _rows(notes, split), split=split)
-        notes.publish(self.last_read, len(records))
-        return records
-
-    def prompt(self, record: Mapping[str, Any], mode: str) -> str:
-        return choice_prompt(record, mode)
+class M3CoT(NotedBenchmark):
+    def rows_of(self, notes: ReadNotes, split: str | None) -> Any:
+        return _rows(notes, split)
 
     def check(self, response: str | None, record: Mapping[str, Any], mode: str) -> dict[str, Any]:
         if mode == "direct":

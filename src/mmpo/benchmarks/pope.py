@@ -34,16 +34,14 @@ answers (`*_pooled`). An undefined precision or recall (nothing said yes, no yes
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mmpo.answers import extract_answer
-from mmpo.benchmarks._qa import ReadNotes, Rows, read_benchmark, text_of
-from mmpo.benchmarks.base import Benchmark
+from mmpo.benchmarks._qa import NotedBenchmark, ReadNotes, Rows, text_of
 from mmpo.data.prompts import COT_INSTRUCTION, DIRECT_FREE_FORM
 from mmpo.errors import InputError
 
@@ -113,18 +111,16 @@ def _rows(notes: ReadNotes) -> Any:
 
 
 @dataclass(frozen=True)
-class POPE(Benchmark):
-    last_read: dict = field(default_factory=dict, compare=False, repr=False)
+class POPE(NotedBenchmark):
+    def rows_of(self, notes: ReadNotes, split: str | None) -> Any:
+        return _rows(notes)
 
-    def read(self, path: str | os.PathLike, *, split: str | None = None) -> list[dict[str, Any]]:
-        notes = ReadNotes(self.title, path)
-        records = read_benchmark(path, _rows(notes), split=split)
+    def read_extra(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         subsets: dict[str, int] = {}
         for r in records:
             for s in r["metadata"]["subsets"] or [UNSPECIFIED]:
                 subsets[s] = subsets.get(s, 0) + 1
-        notes.publish(self.last_read, len(records), subsets=subsets)
-        return records
+        return {"subsets": subsets}
 
     def prompt(self, record: Mapping[str, Any], mode: str) -> str:
         question = str(record["question"]).strip()

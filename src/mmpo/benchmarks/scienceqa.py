@@ -28,23 +28,20 @@ science) and grade band (G1-6, G7-12), as the ScienceQA paper's table splits it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mmpo.benchmarks._qa import (
+    NotedBenchmark,
     ReadNotes,
     Rows,
     accuracy_summary,
-    choice_prompt,
     letter_answer,
     letter_verdict,
-    read_benchmark,
     text_of,
     where_of,
 )
-from mmpo.benchmarks.base import Benchmark
 from mmpo.data.records import label_index
 from mmpo.errors import InputError
 
@@ -130,17 +127,9 @@ def _rows(notes: ReadNotes, split: str | None) -> Any:
 
 
 @dataclass(frozen=True)
-class ScienceQA(Benchmark):
-    last_read: dict = field(default_factory=dict, compare=False, repr=False)
-
-    def read(self, path: str | os.PathLike, *, split: str | None = None) -> list[dict[str, Any]]:
-        notes = ReadNotes(self.title, path)
-        records = read_benchmark(path, _rows(notes, split), split=split)
-        notes.publish(self.last_read, len(records))
-        return records
-
-    def prompt(self, record: Mapping[str, Any], mode: str) -> str:
-        return choice_prompt(record, mode)
+class ScienceQA(NotedBenchmark):
+    def rows_of(self, notes: ReadNotes, split: str | None) -> Any:
+        return _rows(notes, split)
 
     def check(self, response: str | None, record: Mapping[str, Any], mode: str) -> dict[str, Any]:
         extracted, letter = letter_answer(response, mode)
