@@ -276,3 +276,20 @@ def test_the_check_examples_in_the_docs_give_the_verdict_they_show(capsys):
         capsys.readouterr()
         assert main(shlex.split(line)[1:]) == 0, line
         assert capsys.readouterr().out.splitlines()[0] == "correct", line
+
+
+def test_a_suite_goes_on_past_a_bad_file_and_exits_non_zero(model, tmp_path, capsys):
+    root = tmp_path / "benchmarks"
+    SHIPPED[("mathvista", "release")](root)
+    tsv = SHIPPED[("pope", "tsv")](root)
+    lines = tsv.read_text().splitlines()
+    tsv.write_text("\n".join(lines[:2] + [lines[2].replace("\tYes\t", "\tmaybe\t").replace("\tNo\t", "\tmaybe\t")])
+                   + "\n")
+    out = tmp_path / "suite"
+    assert main(["eval", "--model", str(model), "--suite", "paper", "--data-root", str(root), "--out", str(out),
+                 "--max-new-tokens", "4", "--no-progress"]) == 2
+    err = capsys.readouterr()
+    summary = json.loads((out / "suite.json").read_text())
+    assert list(summary["ran"]) == ["mathvista"] and list(summary["failed"]) == ["pope"]
+    assert "POPE.tsv:3" in summary["failed"]["pope"] and "answer" in summary["failed"]["pope"]
+    assert "FAILED pope" in err.out and "1 benchmark(s) failed" in err.err

@@ -45,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
         summary = run_suite(opts)
         print(suite_markdown(summary))
         print(f"wrote {Path(opts.out) / SUITE_FILE}")
+        if summary["failed"]:
+            from mmpo.errors import MMPOError
+
+            raise MMPOError(f"{len(summary['failed'])} benchmark(s) failed on bad input: "
+                            f"{', '.join(summary['failed'])} (see above; rerun after fixing to finish them)")
         return 0
     result = run_eval(opts)
     print(scores_markdown(result.scores))

@@ -189,6 +189,10 @@ def _judged(out: Path, bench, records, result: EvalResult, opts: EvalOptions) ->
     scores["judge"] = {"model": opts.judge_model, "prompt": opts.judge_prompt,
                        "prompt_sha256": preds[0]["judge"]["prompt_sha256"] if preds else None,
                        "unparsed": sum(bool(p.get("judge_unparsed")) for p in preds), "decides": list(JUDGE_SETTINGS)}
+    scores["notes"] = {**scores.get("notes", {}),
+                       "judge": "the per-mode accuracy counts answers at or above the benchmark's threshold as correct "
+                                "and an unparsed judgement as not correct; the benchmark block leaves unparsed "
+                                "judgements out of its means"}
     return EvalResult(predictions=preds, scores=scores)
 
 

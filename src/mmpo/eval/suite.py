@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mmpo.errors import MMPOError
+from mmpo.errors import InputError, MMPOError
 
 SUITE_FILE = "suite.json"
 
@@ -98,7 +98,8 @@ def find_suite_files(data_root: str | os.PathLike, *, judge: bool,
 
 def run_suite(opts: Any) -> dict[str, Any]:
     """Evaluate every benchmark found (`find_suite_files`) into OUT/NAME; OUT/suite.json lists what ran
-    (with its primary scores) and what was skipped and why. Returns that content."""
+    (with its primary scores), what was skipped and why, and what failed on bad input (the error; the
+    other benchmarks still run). Returns that content."""
     from mmpo.data.files import write_json
     from mmpo.eval.run import run_eval
 
@@ -114,16 +115,22 @@ def run_suite(opts: Any) -> dict[str, Any]:
                         + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
     out = Path(opts.out)
     ran: dict[str, Any] = {}
+    failed: dict[str, str] = {}
     for name, path in found.items():
         print(f"== {name}: {path}", flush=True)
         one = dataclasses.replace(opts, suite=None, data_root=None, benchmark=name, data=str(path),
                                   out=str(out / name), modes=modes[name])
-        result = run_eval(one)
+        try:
+            result = run_eval(one)
+        except InputError as exc:  # one bad file: the others still run; the suite then exits non-zero
+            failed[name] = str(exc)
+            print(f"{name} failed: {exc}", flush=True)
+            continue
         block = result.scores["benchmark"]
         ran[name] = {"data": str(path), "out": str(out / name), "primary": block["primary"],
                      "scale": block["scale"], "scores": {m: block["modes"][m]["primary"] for m in block["modes"]}}
     summary = {"suite": opts.suite, "data_root": str(opts.data_root), "model": opts.model, "ran": ran,
-               "skipped": skipped}
+               "skipped": skipped, "failed": failed}
     write_json(out / SUITE_FILE, summary)
     return summary
 
@@ -156,6 +163,7 @@ def suite_markdown(summary: dict[str, Any]) -> str:
         lines.append(f"| {name} ({r['primary']}) | {r['data']} | " + " | ".join(cells) + " |")
     lines.append("")
     lines += [f"skipped {name}: {why}" for name, why in summary["skipped"].items()]
+    lines += [f"FAILED {name}: {why}" for name, why in summary.get("failed", {}).items()]
     return "\n".join(lines)
 
 
