@@ -125,6 +125,40 @@ def test_a_kill_of_mmpo_mid_sampling_then_a_rerun_ends_as_an_uninterrupted_run(s
     assert out.read_text() == (tmp_path / "whole.jsonl").read_text()
 
 
+def test_a_server_killed_mid_run_is_a_clear_error_and_a_rerun_through_another_server_ends_complete(
+        served, vllm_bin, serve_args, engine_data, tmp_path):
+    """The server dies under mmpo (SIGKILL of its process group): mmpo stops with an error naming the
+    request, keeps every finished line whole, and a rerun through the other server asks only for the rest."""
+    from mmpo.engines.server import VLLMServer
+
+    model, shared = served
+    own = VLLMServer(model, executable=vllm_bin, extra_args=serve_args, log_path=tmp_path / "own.log").start()
+    common = ["sample", "--model", str(model), "--data", str(engine_data), "--max-new-tokens", "64", "--n", "4",
+              "--engine", "openai", "--concurrency", "1", "--no-progress"]
+    out = tmp_path / "cut.jsonl"
+    try:
+        proc = _mmpo(*common, "--base-url", own.base_url, "--out", str(out), log=tmp_path / "log")
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if out.is_file() and out.read_text().count("\n") >= 3:
+                break
+            time.sleep(0.05)
+        os.killpg(own.process.pid, signal.SIGKILL)  # the watchdog and the server with it
+        assert proc.wait(timeout=120) == 2
+    finally:
+        own.stop()
+    log = (tmp_path / "log").read_text()
+    assert "no answer after" in log and "request " in log, log[-2000:]
+    text = out.read_text()
+    assert text.endswith("\n") and 0 < text.count("\n") < 12
+    assert all(json.loads(line)["pid"] for line in text.splitlines())  # every line whole
+    assert main([*common, "--base-url", shared.base_url, "--out", str(out)]) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    pids = [json.loads(line)["pid"] for line in engine_data.read_text().splitlines()]
+    assert [p["pid"] for p in lines] == [str(p) for p in pids]  # each pid once, in input order
+    assert all(len(p["responses"]) == 4 for p in lines)
+
+
 def test_a_server_that_serves_another_model_or_none_is_a_clear_error(served, engine_data, tmp_path, capsys):
     model, server = served
     assert _eval(model, engine_data, tmp_path / "a", "--engine", "openai", "--base-url", server.base_url,
