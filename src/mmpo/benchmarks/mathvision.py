@@ -54,6 +54,7 @@ from mmpo.benchmarks._math import (
     text,
 )
 from mmpo.benchmarks.base import Benchmark
+from mmpo.data.records import answer_type_of
 from mmpo.errors import InputError
 
 COT_HEAD = ('Please solve the problem and put your answer in one "\\boxed{}". '
@@ -89,7 +90,7 @@ def _prepare(row: Any, where: dict) -> Any:
         image = _image_path(image, Path(where["path"]), row)
     out = {"pid": pid, "question": question, "image": image, "choices": options or None, "answer": answer,
            "question_type": "multi_choice" if options else "free_form",
-           "answer_type": "text" if options else _answer_type(answer), "metadata": meta,
+           "answer_type": "text" if options else answer_type_of(answer), "metadata": meta,
            "solution": text(row.get("solution"))}
     if "decoded_image" in row:
         out["decoded_image"] = row["decoded_image"]
@@ -104,15 +105,6 @@ def _image_path(image: str, path: Path, row: dict) -> str:
         return image
     up = base.parent / image
     return str(up.resolve()) if up.is_file() else image
-
-
-def _answer_type(answer: Any) -> str:
-    s = str(answer if answer is not None else "").strip()
-    if re.fullmatch(r"[+-]?\d+", s):
-        return "integer"
-    if re.fullmatch(r"[+-]?\d*\.\d+", s):
-        return "float"
-    return "text"
 
 
 def _options_text(record: Mapping[str, Any]) -> str:

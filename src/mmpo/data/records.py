@@ -269,14 +269,15 @@ def _mathverse(row: dict, where: dict) -> dict:
         meta["choices_in_image"] = True
     out = {"pid": str(pid), "question": question, "image": row.get("image"), "choices": choices,
            "answer": row.get("answer"), "question_type": "multi_choice" if multi else "free_form",
-           "answer_type": "text" if multi else _answer_type(row.get("answer")), "metadata": meta}
+           "answer_type": "text" if multi else answer_type_of(row.get("answer")), "metadata": meta}
     # The release's own prompts (without and with reasoning) and the question its judge reads.
     out.update({k: row[k] for k in ("query_wo", "query_cot", "question_for_eval")
                 if isinstance(row.get(k), str) and row[k].strip()})
     return out
 
 
-def _answer_type(answer: Any) -> str:
+def answer_type_of(answer: Any) -> str:
+    """A free-form answer's type as written: integer, float, else text (releases that do not say)."""
     text = str(answer if answer is not None else "").strip()
     if re.fullmatch(r"[+-]?\d+", text):
         return "integer"
