@@ -299,3 +299,15 @@ def test_a_breakdown_held_as_a_list_field_is_a_filter_too(bench_eval, tmp_path, 
     summary = write_inspector([folder], tmp_path / "site")
     assert summary["evals"][0]["groups"] == ["subset"]
     assert column(index(tmp_path / "site", "eval/0"), "g_subset") == BENCH_SUBSET
+
+
+def test_images_embedded_in_parquet_or_tsv_records_are_written_once(tmp_path):
+    from mmpo.inspector.site import Site
+
+    site = Site(tmp_path / "site")
+    png = b"\x89PNG\r\n\x1a\n" + b"x" * 40
+    a = site.image_of({"bytes": png, "path": None})
+    assert a == site.image_of({"bytes": png, "path": "other.png"}) and a.endswith(".png")
+    assert (tmp_path / "site" / a).read_bytes() == png
+    assert site.image_of({"bytes": b"\xff\xd8\xff" + b"y" * 10, "path": None}).endswith(".jpg")
+    assert site.image_of(None) is None and site.files == 2

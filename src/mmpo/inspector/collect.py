@@ -275,7 +275,7 @@ def write_evals(site: Site, evals: list[tuple[str, Path]], records: RecordFinder
             missing += bool(recs) and rec is None
             shown = recs.get(str(next(iter(preds.values())).get("image_from") or pid)) or rec
             row = {"pid": pid, "question": rec["question"] if rec else None,
-                   "image": site.image(shown.get("image_path")) if shown else None,
+                   "image": site.image_of(shown.get("image_ref", shown.get("image_path"))) if shown else None,
                    "image_from": next(iter(preds.values())).get("image_from"),
                    "answer": _answer(rec.get("answer")) if rec else None,
                    "choices": rec.get("choices") if rec else None,

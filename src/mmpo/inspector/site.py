@@ -144,6 +144,27 @@ class Site:
         self.images[str(path)] = self.images[src]
         return self.images[src]
 
+    def image_of(self, ref) -> str | None:
+        """The page's URL of a record's image as the readers keep it (`image_ref`): a file path, or a
+        `{"bytes", "path"}` dict of an image embedded in a parquet file or a TSV, written once into images/."""
+        if not isinstance(ref, dict):
+            return self.image(ref)
+        data = ref.get("bytes")
+        if not data:
+            return self.image(ref.get("path"))
+        key = "bytes:" + hashlib.sha1(data).hexdigest()
+        if key not in self.images:
+            kinds = ((b"\x89PNG", ".png"), (b"\xff\xd8", ".jpg"), (b"GIF8", ".gif"), (b"RIFF", ".webp"), (b"BM", ".bmp"))
+            suffix = next((ext for magic, ext in kinds if data.startswith(magic)), ".img")
+            name = key[6:22] + suffix
+            dest = self.out / "images" / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
+            self.copied += 1
+            self.files += 1
+            self.images[key] = f"images/{name}"
+        return self.images[key]
+
     def copy_file(self, src: Path, rel: str) -> str:
         """Copy a file (a report's PNG) to `rel` under the output folder; returns `rel`."""
         dest = self.out / rel
