@@ -211,7 +211,8 @@ def _reusable(out: Path, records, opts: EvalOptions, key: dict[str, Any], on_mis
         pred_path.unlink()
         return [], 0
     truncate_partial_tail(pred_path)
-    wanted = {(rec["pid"], m): question_hash(rec, opts) for rec in records for m in opts.modes}
+    hashes = {rec["pid"]: question_hash(rec, opts) for rec in records}  # once per record, not per mode
+    wanted = {(pid, m): h for pid, h in hashes.items() for m in opts.modes}
     lines = read_jsonl(pred_path)
     kept = [p for p in lines if wanted.get((str(p["pid"]), p["mode"])) == p.get("qhash")]
     if len(kept) != len(lines):
